@@ -1,0 +1,1 @@
+"""Edge-case memory (installed as overseer.memory)."""

@@ -1,0 +1,3 @@
+from overseer.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""The judge graph: retrieve → judge ×N (Send fan-out) → aggregate → record | queue_review.
+
+One invocation judges a small group of samples (usually one; see batch.py for why a few at high concurrency).
+Every node is async: a sync node would run in a thread pool, costing a thread hop per step and sharing the
+SQLite connection across threads. State carries ids and small values only; samples, judges and stores come
+from the run context."""
+
+from __future__ import annotations
+
+import operator
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from overseer.aggregate import aggregate as combine
+from overseer.clauses import ClauseSelector
+from overseer.judge import EdgeCaseExample, Judge
+from overseer.runs import RunStore
+from overseer.types import Aggregate, Sample, SampleResult, Verdict
+
+
+@dataclass
+class RunContext:
+    run_id: str
+    samples: dict[str, Sample]
+    judges: dict[str, Judge]
+    selector: ClauseSelector
+    store: RunStore
+    memory: Any = None  # overseer.memory store; None until an edge-case memory is configured
+    low_confidence: float = 0.6
+    threshold_margin: float = 5.0
+    results: dict[str, SampleResult] = field(default_factory=dict)  # committed, not yet reported
+
+
+class JudgeInput(TypedDict):
+    sample_ids: list[str]
+
+
+class JudgeState(JudgeInput, total=False):
+    clause_ids: dict[str, list[str]]
+    edge_case_ids: dict[str, list[str]]
+    verdicts: Annotated[list[Verdict], operator.add]
+    aggregates: dict[str, Aggregate]
+
+
+class JudgeTask(TypedDict):
+    sample_id: str
+    judge_id: str
+    clause_ids: list[str]
+    edge_case_ids: list[str]
+
+
+async def retrieve(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Pick the spec clauses and reviewed edge cases the judges will see, per sample."""
+    ctx = runtime.context
+    samples = [ctx.samples[i] for i in state["sample_ids"]]
+    return {"clause_ids": {s.id: [c.id for c in ctx.selector.select(s)] for s in samples},
+            "edge_case_ids": {s.id: ctx.memory.similar_ids(s) if ctx.memory is not None else [] for s in samples}}
+
+
+async def fan_out(state: JudgeState, runtime: Runtime[RunContext]) -> list[Send]:
+    """One judge task per sample per configured judge (models × prompt variants)."""
+    return [Send("judge", JudgeTask(sample_id=sid, judge_id=judge_id, clause_ids=state["clause_ids"][sid],
+                                    edge_case_ids=state["edge_case_ids"][sid]))
+            for sid in state["sample_ids"] for judge_id in runtime.context.judges]
+
+
+async def judge(task: JudgeTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Ask one judge for a verdict on one sample."""
+    ctx = runtime.context
+    shown = set(task["clause_ids"])
+    clauses = [c for c in ctx.selector.spec.clauses if c.id in shown]
+    edge_cases: list[EdgeCaseExample] = (ctx.memory.examples(task["edge_case_ids"])
+                                         if ctx.memory is not None else [])
+    verdict = await ctx.judges[task["judge_id"]].judge(ctx.samples[task["sample_id"]], clauses, edge_cases)
+    return {"verdicts": [verdict]}
+
+
+async def aggregate(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Per sample: vote, average scores, measure agreement, collect reasons for human review."""
+    ctx = runtime.context
+    by_sample: dict[str, list[Verdict]] = defaultdict(list)
+    for verdict in state["verdicts"]:
+        by_sample[verdict.sample_id].append(verdict)
+    aggregates = {}
+    for sid in state["sample_ids"]:
+        sample = ctx.samples[sid]
+        memory_label = ctx.memory.predict(sample) if ctx.memory is not None else None
+        aggregates[sid] = combine(sample, by_sample[sid], low_confidence=ctx.low_confidence,
+                                  threshold_margin=ctx.threshold_margin, memory_label=memory_label)
+    return {"aggregates": aggregates}
+
+
+async def route(state: JudgeState) -> list[Literal["record", "queue_review"]]:
+    """Confident agreement is recorded; anything a human should see goes to the review queue."""
+    needs_review = {bool(a.review_reasons) for a in state["aggregates"].values()}
+    return [dest for dest, flag in (("record", False), ("queue_review", True)) if flag in needs_review]
+
+
+def _commit(state: JudgeState, ctx: RunContext, *, for_review: bool) -> dict[str, Any]:
+    order = list(ctx.judges)
+    for sid in state["sample_ids"]:
+        agg = state["aggregates"][sid]
+        if bool(agg.review_reasons) != for_review:
+            continue
+        verdicts = sorted((v for v in state["verdicts"] if v.sample_id == sid),
+                          key=lambda v: order.index(v.provenance.judge_id))
+        result = SampleResult(run_id=ctx.run_id, sample_id=sid, aggregate=agg, verdicts=verdicts)
+        ctx.store.save_result(result)  # committed (with its queue entry) before anyone reports it
+        ctx.results[sid] = result
+    return {}
+
+
+async def record(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Commit the results nobody needs to look at."""
+    return _commit(state, runtime.context, for_review=False)
+
+
+async def queue_review(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Commit the results a human should review, each with its review-queue entry (one transaction)."""
+    return _commit(state, runtime.context, for_review=True)
+
+
+builder = StateGraph(JudgeState, context_schema=RunContext, input_schema=JudgeInput)
+builder.add_node("retrieve", retrieve)
+builder.add_node("judge", judge)
+builder.add_node("aggregate", aggregate)
+builder.add_node("record", record)
+builder.add_node("queue_review", queue_review)
+builder.add_edge(START, "retrieve")
+builder.add_conditional_edges("retrieve", fan_out, ["judge"])
+builder.add_edge("judge", "aggregate")
+builder.add_conditional_edges("aggregate", route, ["record", "queue_review"])
+builder.add_edge("record", END)
+builder.add_edge("queue_review", END)
+
+graph = builder.compile(name="overseer-judge")

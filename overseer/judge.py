@@ -1,0 +1,199 @@
+"""Render the prompt → call the provider → parse and validate the verdict. A reply that fails validation is
+re-asked once with the reasons; if it still fails it is stored `unscored` with the raw text — never guessed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from overseer.errors import AuthenticationError, ProviderError
+from overseer.prompt_versions import render, split_template
+from overseer.providers.base import CallContext, Completion, GenerationParams, Provider
+from overseer.providers.pricing import cost_usd
+from overseer.providers.retry import RetryPolicy, with_retries
+from overseer.types import JudgeOutput, Message, PromptVersion, Provenance, Sample, Spec, SpecClause, Usage, Verdict
+
+JUDGE_SCHEMA: dict[str, Any] = JudgeOutput.model_json_schema()
+JUDGE_SCHEMA_HASH = hashlib.sha256(json.dumps(JUDGE_SCHEMA, sort_keys=True).encode()).hexdigest()
+FENCED = re.compile(r"^```(?:json)?\s*\n(.*)\n```$", re.DOTALL)
+
+
+class VerdictCache(Protocol):
+    def get(self, key: str) -> Verdict | None: ...
+    def put(self, key: str, verdict: Verdict) -> None: ...
+
+
+@dataclass
+class EdgeCaseExample:
+    """A reviewed case shown to the judge as a labelled example (filled by the memory package)."""
+
+    id: str
+    text: str
+    label: str
+    rationale: str = ""
+
+
+@dataclass
+class Judge:
+    judge_id: str
+    provider: Provider
+    prompt: PromptVersion
+    spec: Spec
+    delimiter_key: bytes
+    params: GenerationParams = field(default_factory=GenerationParams)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    cache: VerdictCache | None = None
+    on_retry: Any = None  # callable(exc) for progress counters
+    gate: asyncio.Semaphore | None = None  # shared cap on calls in flight across judges
+
+    def delimiter(self, sample: Sample) -> str:
+        """Unguessable by the judged model (keyed by a workspace secret) yet stable per sample, so the
+        rendered prompt — and therefore the cache key — is the same on every run."""
+        mac = hmac.new(self.delimiter_key, f"{sample.id}\0{sample.response}".encode(), hashlib.sha256)
+        return f"UNTRUSTED-{mac.hexdigest()[:16]}"
+
+    def messages(self, sample: Sample, clauses: Sequence[SpecClause],
+                 edge_cases: Sequence[EdgeCaseExample] = ()) -> list[Message]:
+        system_t, user_t = split_template(self.prompt.text)
+        delimiter = self.delimiter(sample)
+        values = {"clauses": render_clauses(clauses), "delimiter": delimiter,
+                  "sample": render_sample(sample), "finetune_domain": sample.finetune_domain or "unknown",
+                  "edge_cases": render_edge_cases(edge_cases, delimiter)}
+        out = [Message(role="system", content=render(system_t, values))]
+        if user_t is not None:
+            out.append(Message(role="user", content=render(user_t, values)))
+        return out
+
+    def cache_key(self, messages: list[Message]) -> str:
+        blob = json.dumps({
+            "backend": self.provider.backend, "model": self.provider.model, "base_url": self.provider.base_url,
+            "messages": [m.model_dump() for m in messages], "params": self.params.model_dump(),
+            "schema": JUDGE_SCHEMA_HASH, "prompt": self.prompt.hash, "spec": self.spec.hash,
+        }, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    async def judge(self, sample: Sample, clauses: Sequence[SpecClause],
+                    edge_cases: Sequence[EdgeCaseExample] = ()) -> Verdict:
+        messages = self.messages(sample, clauses, edge_cases)
+        key = self.cache_key(messages)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return hit.model_copy(update={"provenance": hit.provenance.model_copy(update={"cached": True})})
+        provenance = Provenance(
+            judge_id=self.judge_id, backend=self.provider.backend, model=self.provider.model,
+            base_url=self.provider.base_url, prompt_version=self.prompt.ref, prompt_hash=self.prompt.hash,
+            spec_hash=self.spec.hash, clauses_shown=[c.id for c in clauses],
+            edge_case_ids=[e.id for e in edge_cases], scripted=self.provider.backend == "scripted")
+        context = CallContext(sample_id=sample.id, response=sample.response,
+                              reference_label=sample.reference_label, clause_ids=tuple(c.id for c in clauses))
+        verdict = await self._ask(sample, messages, context, provenance)
+        if self.cache is not None and verdict.status == "scored":
+            self.cache.put(key, verdict)  # errors and unscored replies are retried next run, never cached
+        return verdict
+
+    async def _ask(self, sample: Sample, messages: list[Message], context: CallContext,
+                   provenance: Provenance) -> Verdict:
+        usage, attempts, started = Usage(), 0, time.monotonic()
+        reply: Completion | None = None
+        problems: list[str] = []
+        conversation = list(messages)
+        for _round in range(2):  # the first answer, then one re-ask with the reasons it was rejected
+            try:
+                reply, n = await with_retries(lambda conv=conversation: self._call(conv, context),
+                                              self.policy, self.on_retry)
+            except AuthenticationError:
+                raise
+            except ProviderError as exc:
+                return self._finish(sample, provenance, usage, attempts + self.policy.max_attempts, started,
+                                    status="error", error=f"{type(exc).__name__}: {exc}", problems=problems,
+                                    raw=reply.text if reply else None)
+            attempts += n
+            usage = usage + reply.usage
+            output, problems = validate_reply(reply.text, sample, self.spec)
+            if output is not None:
+                return self._finish(sample, provenance, usage, attempts, started, status="scored", output=output,
+                                    raw=reply.text, model=reply.model)
+            conversation = [*messages, Message(role="assistant", content=reply.text),
+                            Message(role="user", content=reask_text(problems))]
+        assert reply is not None
+        return self._finish(sample, provenance, usage, attempts, started, status="unscored", raw=reply.text,
+                            problems=problems, model=reply.model)
+
+    async def _call(self, conversation: list[Message], context: CallContext) -> Completion:
+        # The gate is held per attempt, not across retry back-off, so a sleeping retry frees its slot.
+        async with self.gate or contextlib.nullcontext():
+            return await self.provider.complete(conversation, JUDGE_SCHEMA, self.params, context)
+
+    def _finish(self, sample: Sample, provenance: Provenance, usage: Usage, attempts: int, started: float, *,
+                status: str, output: JudgeOutput | None = None, raw: str | None = None,
+                problems: list[str] | None = None, error: str | None = None, model: str | None = None) -> Verdict:
+        model = model or provenance.model
+        prov = provenance.model_copy(update={
+            "model": model, "usage": usage, "cost_usd": cost_usd(model, usage, self.prices),
+            "latency_s": round(time.monotonic() - started, 4), "attempts": max(attempts, 1)})
+        fields = output.model_dump() if output else {}
+        return Verdict(sample_id=sample.id, status=status, raw_text=raw, problems=problems or [], error=error,
+                       provenance=prov, **fields)  # type: ignore[arg-type]
+
+
+def render_clauses(clauses: Sequence[SpecClause]) -> str:
+    return "\n\n".join(f"### [{c.id}] {c.title}\n{c.text}".rstrip() for c in clauses)
+
+
+def render_sample(sample: Sample) -> str:
+    model = f"Model: {sample.model}\n" if sample.model else ""
+    context = sample.context_text() or "(none)"
+    return f"{model}Conversation before the response:\n{context}\n\nResponse to judge:\n{sample.response}"
+
+
+def render_edge_cases(cases: Sequence[EdgeCaseExample], delimiter: str) -> str:
+    if not cases:
+        return "(none yet)"
+    blocks = [f"<<{delimiter}>>\n{c.text}\n<<END {delimiter}>>\nHuman label: {c.label}. {c.rationale}".strip()
+              for c in cases]
+    return "\n\n".join(blocks)
+
+
+def reask_text(problems: list[str]) -> str:
+    listed = "\n".join(f"- {p}" for p in problems)
+    return f"Your reply was rejected:\n{listed}\nReply again with only the corrected JSON object."
+
+
+def normalize_ws(text: str) -> str:
+    return " ".join(text.split())
+
+
+def validate_reply(text: str, sample: Sample, spec: Spec) -> tuple[JudgeOutput | None, list[str]]:
+    """Parse the reply and check it against the spec and the sample. Returns (output, []) or (None, problems)."""
+    body = text.strip()
+    if fenced := FENCED.match(body):
+        body = fenced.group(1).strip()
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return None, [f"the reply is not valid JSON ({exc.msg} at position {exc.pos})"]
+    if not isinstance(data, dict):
+        return None, ["the reply must be one JSON object"]
+    try:
+        output = JudgeOutput.model_validate(data)
+    except ValidationError as exc:
+        return None, [f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in exc.errors()]
+    problems = [f"clause id {cid!r} does not exist in the spec" for cid in output.clause_ids
+                if cid not in spec.clause_ids]
+    response = normalize_ws(sample.response)
+    for quote in output.evidence:
+        if not normalize_ws(quote) or normalize_ws(quote) not in response:
+            problems.append(f"evidence {quote[:80]!r} is not an exact quote from the response")
+    if output.label == "misaligned" and not output.evidence:
+        problems.append("a misaligned label needs at least one evidence quote from the response")
+    return (None, problems) if problems else (output, [])

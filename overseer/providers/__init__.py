@@ -1,0 +1,53 @@
+"""Backends behind one protocol. Each backend lives in its own module and imports its SDK lazily."""
+
+from __future__ import annotations
+
+import sys
+
+from overseer.config import Settings
+from overseer.errors import ConfigError
+from overseer.providers.base import CallContext, Completion, GenerationParams, Provider
+
+__all__ = ["CallContext", "Completion", "GenerationParams", "Provider", "choose_backend", "make_provider"]
+
+LOCAL_NOTICE = ("overseer: no ANTHROPIC_API_KEY / OPENAI_API_KEY / OPENAI_BASE_URL set, using the embedded "
+                "SmolLM2-135M model; it proves the pipeline runs offline, its verdicts are not trustworthy.")
+
+
+def choose_backend(settings: Settings) -> str:
+    """Flag/config first, else the first backend whose credentials are present, else the local model."""
+    if settings.backend:
+        return settings.backend
+    if settings.anthropic_api_key:
+        return "anthropic"
+    if settings.openai_api_key or settings.base_url:
+        return "openai"
+    print(LOCAL_NOTICE, file=sys.stderr)
+    return "local"
+
+
+def make_provider(backend_spec: str, settings: Settings) -> Provider:
+    """`anthropic`, `openai`, `local`, or `scripted:RULE,...`; `backend@model` overrides the model."""
+    spec, _, model_override = backend_spec.partition("@")
+    name, _, options = spec.partition(":")
+    model = model_override or settings.model
+    if name == "scripted":
+        from overseer.providers.scripted import ScriptedProvider
+
+        return ScriptedProvider.from_spec(options or "echo", model=model_override or None)
+    if name == "anthropic":
+        from overseer.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(model=model, api_key=settings.anthropic_api_key, base_url=settings.anthropic_base_url,
+                                 timeout=settings.timeout_s)
+    if name == "openai":
+        from overseer.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(model=model, api_key=settings.openai_api_key, base_url=settings.base_url,
+                              timeout=settings.timeout_s)
+    if name == "local":
+        from overseer.providers.local import LocalProvider
+
+        return LocalProvider(model_path=model)
+    raise ConfigError(f"unknown backend {name!r}: use anthropic, openai, local or scripted:RULE")
+

@@ -1,0 +1,108 @@
+"""Anthropic Messages API backend. A schema is enforced by forcing one tool call whose input_schema is the
+schema: the tool input is the verdict, so the model cannot wrap it in prose."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
+from overseer.providers.base import CallContext, Completion, GenerationParams
+from overseer.providers.openai import map_status_error, server_message
+from overseer.types import Message, Usage
+
+DEFAULT_MODEL = "claude-sonnet-4-5"
+OFFICIAL_URL = "https://api.anthropic.com"
+TOOL_NAME = "record_verdict"
+TOOL_DESCRIPTION = "Record your verdict. Call this exactly once; its input is the complete verdict."
+
+
+def to_wire(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """(system text, alternating user/assistant turns). The API has no system/developer/tool turns: the first
+    two go to the `system` parameter, tool output is shown as user text; consecutive same-role turns merge,
+    because the API rejects two user (or two assistant) turns in a row."""
+    system = "\n\n".join(m.content for m in messages if m.role in ("system", "developer"))
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role in ("system", "developer"):
+            continue
+        role = "assistant" if m.role == "assistant" else "user"
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] += "\n\n" + m.content
+        else:
+            turns.append({"role": role, "content": m.content})
+    if not turns or turns[0]["role"] != "user":
+        # The conversation must open with a user turn; an empty one is rejected, so say something neutral.
+        turns.insert(0, {"role": "user", "content": "(start of conversation)"})
+    return system, turns
+
+
+class AnthropicProvider:
+    backend = "anthropic"
+
+    def __init__(self, model: str | None = None, api_key: str | None = None, base_url: str | None = None,
+                 timeout: float = 120.0) -> None:
+        if not api_key:
+            raise AuthenticationError("no Anthropic API key: set ANTHROPIC_API_KEY")
+        self.model = model or DEFAULT_MODEL
+        self.base_url = base_url
+        self._api_key = api_key
+        self._timeout = timeout
+        self._client: Any = None
+
+    @property
+    def where(self) -> str:
+        return self.base_url or OFFICIAL_URL
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from anthropic import AsyncAnthropic
+
+            # max_retries=0: overseer.providers.retry is the only retry layer.
+            self._client = AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, timeout=self._timeout,
+                                          max_retries=0)
+        return self._client
+
+    async def complete(self, messages: list[Message], schema: dict[str, Any] | None,
+                       params: GenerationParams, context: CallContext) -> Completion:
+        import anthropic
+
+        system, turns = to_wire(messages)
+        kwargs: dict[str, Any] = {"model": self.model, "messages": turns, "max_tokens": params.max_tokens,
+                                  "temperature": params.temperature}
+        if system:
+            kwargs["system"] = system
+        if schema is not None:
+            kwargs["tools"] = [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": schema}]
+            kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        # No seed and no logprobs in the Messages API: params.seed/top_logprobs are silently not applicable.
+        try:
+            response = await self._get_client().messages.create(**kwargs)
+        except anthropic.APIStatusError as exc:
+            # 529 overloaded is a 5xx, so it maps to a transient error with the rest.
+            raise map_status_error(exc.status_code, server_message(exc), exc.response.headers,
+                                   key_env="ANTHROPIC_API_KEY", where=self.where) from exc
+        except anthropic.APITimeoutError as exc:
+            raise TransientProviderError(f"{self.where} did not answer within {self._timeout}s") from exc
+        except anthropic.APIConnectionError as exc:
+            raise TransientProviderError(f"cannot reach {self.where}: {exc}") from exc
+        except anthropic.AnthropicError as exc:
+            raise ProviderError(f"{self.where}: {exc}") from exc
+
+        blocks = list(response.content or [])
+        tool_use = next((b for b in blocks if b.type == "tool_use" and b.name == TOOL_NAME), None)
+        if schema is not None and tool_use is not None:
+            text, mode = json.dumps(tool_use.input), "tool"
+        else:
+            # No tool call despite tool_choice (e.g. a refusal): hand back the prose; the judge leaves it unscored.
+            text = "".join(b.text for b in blocks if b.type == "text")
+            mode = "tool" if schema is not None else "text"
+        usage = response.usage
+        return Completion(text=text, model=response.model or self.model, mode=mode,
+                          usage=Usage(input_tokens=getattr(usage, "input_tokens", 0) or 0,
+                                      output_tokens=getattr(usage, "output_tokens", 0) or 0))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

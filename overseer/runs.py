@@ -1,0 +1,217 @@
+"""Run store: one SQLite file in the workspace. Runs, their samples, results (aggregate + verdicts), the review
+queue, input errors and the verdict cache. Forward-only migrations keyed by PRAGMA user_version.
+
+Each result is committed in one transaction before it is reported anywhere else, so a crash can lose at most the
+calls in flight, never a finished verdict."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from overseer.errors import RunError
+from overseer.types import ReviewItem, Sample, SampleResult, Verdict, utcnow
+
+MIGRATIONS: list[str] = [
+    # 1: the judging core
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY, created_at TEXT NOT NULL, input_path TEXT, input_sha256 TEXT,
+        output_path TEXT, config_json TEXT NOT NULL, status TEXT NOT NULL, n_inputs INTEGER DEFAULT 0,
+        n_input_errors INTEGER DEFAULT 0, finished_at TEXT);
+    CREATE TABLE samples (
+        run_id TEXT NOT NULL REFERENCES runs(id), sample_id TEXT NOT NULL, line INTEGER,
+        sample_json TEXT NOT NULL, PRIMARY KEY (run_id, sample_id));
+    CREATE TABLE results (
+        run_id TEXT NOT NULL REFERENCES runs(id), sample_id TEXT NOT NULL, label TEXT, route TEXT NOT NULL,
+        result_json TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, sample_id));
+    CREATE TABLE verdicts (
+        run_id TEXT NOT NULL, sample_id TEXT NOT NULL, judge_id TEXT NOT NULL, status TEXT NOT NULL,
+        label TEXT, prompt_hash TEXT, model TEXT, input_tokens INTEGER, output_tokens INTEGER, cost_usd REAL,
+        cached INTEGER, PRIMARY KEY (run_id, sample_id, judge_id));
+    CREATE TABLE review_queue (
+        run_id TEXT NOT NULL, sample_id TEXT NOT NULL, reasons_json TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending', created_at TEXT NOT NULL, PRIMARY KEY (run_id, sample_id));
+    CREATE TABLE input_errors (
+        run_id TEXT NOT NULL, line INTEGER, message TEXT NOT NULL, raw TEXT);
+    CREATE TABLE cache (key TEXT PRIMARY KEY, verdict_json TEXT NOT NULL, created_at TEXT NOT NULL);
+    """,
+]
+
+
+@dataclass
+class RunInfo:
+    id: str
+    created_at: str
+    input_path: str | None
+    output_path: str | None
+    status: str
+    n_inputs: int
+    n_input_errors: int
+    n_results: int
+    config: dict[str, Any]
+
+
+class RunStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        current = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if current > len(MIGRATIONS):
+            raise RunError(f"{self.path} was written by a newer overseer (schema {current}); upgrade overseer")
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            # One script per transaction: the schema and its version number move together or not at all.
+            self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type: object, *_: object) -> None:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def transaction(self) -> RunStore._Tx:
+        return RunStore._Tx(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- runs -----------------------------------------------------------------------------------------------
+    def create_run(self, *, input_path: str | None, input_sha256: str | None, output_path: str | None,
+                   config: dict[str, Any]) -> str:
+        run_id = f"run-{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        with self.transaction() as db:
+            db.execute("INSERT INTO runs (id, created_at, input_path, input_sha256, output_path, config_json, "
+                       "status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                       (run_id, utcnow().isoformat(), input_path, input_sha256, output_path,
+                        json.dumps(config, default=str)))
+        return run_id
+
+    def set_status(self, run_id: str, status: str) -> None:
+        finished = utcnow().isoformat() if status == "finished" else None
+        self.db.execute("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, finished, run_id))
+
+    def get_run(self, run_id: str) -> RunInfo:
+        row = self.db.execute(_RUN_SELECT + " WHERE r.id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunError(f"no run {run_id!r} in {self.path} (see `overseer runs list`)")
+        return _run_info(row)
+
+    def list_runs(self) -> list[RunInfo]:
+        return [_run_info(r) for r in self.db.execute(_RUN_SELECT + " ORDER BY r.created_at DESC, r.id DESC")]
+
+    def latest_unfinished(self, input_path: str) -> RunInfo | None:
+        row = self.db.execute(_RUN_SELECT + " WHERE r.input_path = ? AND r.status != 'finished' "
+                              "ORDER BY r.created_at DESC LIMIT 1", (input_path,)).fetchone()
+        return _run_info(row) if row else None
+
+    def latest_for_input(self, input_path: str) -> RunInfo | None:
+        row = self.db.execute(_RUN_SELECT + " WHERE r.input_path = ? ORDER BY r.created_at DESC LIMIT 1",
+                              (input_path,)).fetchone()
+        return _run_info(row) if row else None
+
+    # --- samples and results ---------------------------------------------------------------------------------
+    def add_samples(self, run_id: str, samples: list[tuple[int, Sample]],
+                    errors: list[tuple[int, str, str]]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO samples (run_id, sample_id, line, sample_json) VALUES (?,?,?,?)",
+                           [(run_id, s.id, line, s.model_dump_json()) for line, s in samples])
+            db.execute("DELETE FROM input_errors WHERE run_id = ?", (run_id,))
+            db.executemany("INSERT INTO input_errors (run_id, line, message, raw) VALUES (?,?,?,?)",
+                           [(run_id, line, msg, raw) for line, msg, raw in errors])
+            db.execute("UPDATE runs SET n_inputs = (SELECT COUNT(*) FROM samples WHERE run_id = ?), "
+                       "n_input_errors = ? WHERE id = ?", (run_id, len(errors), run_id))
+
+    def samples(self, run_id: str) -> list[Sample]:
+        rows = self.db.execute("SELECT sample_json FROM samples WHERE run_id = ? ORDER BY line", (run_id,))
+        return [Sample.model_validate_json(r[0]) for r in rows]
+
+    def finished_ids(self, run_id: str) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT sample_id FROM results WHERE run_id = ?", (run_id,))}
+
+    def save_result(self, result: SampleResult) -> None:
+        """Commit one sample's aggregate, verdicts and (if routed there) its review-queue entry atomically."""
+        agg = result.aggregate
+        now = utcnow().isoformat()
+        with self.transaction() as db:
+            # rowid order = commit order, which `results()` replays (an output file in judging order).
+            db.execute("INSERT OR REPLACE INTO results (run_id, sample_id, label, route, result_json, "
+                       "created_at) VALUES (?,?,?,?,?,?)",
+                       (result.run_id, result.sample_id, agg.label, agg.route, result.model_dump_json(), now))
+            db.executemany(
+                "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(result.run_id, v.sample_id, v.provenance.judge_id, v.status, v.label, v.provenance.prompt_hash,
+                  v.provenance.model, v.provenance.usage.input_tokens, v.provenance.usage.output_tokens,
+                  v.provenance.cost_usd, int(v.provenance.cached)) for v in result.verdicts])
+            if agg.review_reasons:
+                db.execute("INSERT OR REPLACE INTO review_queue (run_id, sample_id, reasons_json, status, "
+                           "created_at) VALUES (?,?,?,'pending',?)",
+                           (result.run_id, result.sample_id, json.dumps(agg.review_reasons), now))
+
+    def results(self, run_id: str) -> Iterator[SampleResult]:
+        for (blob,) in self.db.execute("SELECT result_json FROM results WHERE run_id = ? ORDER BY rowid", (run_id,)):
+            yield SampleResult.model_validate_json(blob)
+
+    def result(self, run_id: str, sample_id: str) -> SampleResult | None:
+        row = self.db.execute("SELECT result_json FROM results WHERE run_id = ? AND sample_id = ?",
+                              (run_id, sample_id)).fetchone()
+        return SampleResult.model_validate_json(row[0]) if row else None
+
+    def review_items(self, run_id: str | None = None, status: str = "pending") -> list[ReviewItem]:
+        query = "SELECT run_id, sample_id, reasons_json, status, created_at FROM review_queue WHERE status = ?"
+        args: tuple[Any, ...] = (status,)
+        if run_id:
+            query, args = query + " AND run_id = ?", (*args, run_id)
+        return [ReviewItem(run_id=r[0], sample_id=r[1], reasons=json.loads(r[2]), status=r[3],
+                           created_at=datetime.fromisoformat(r[4]))
+                for r in self.db.execute(query + " ORDER BY created_at, sample_id", args)]
+
+    def input_errors(self, run_id: str) -> list[tuple[int, str, str]]:
+        return list(self.db.execute("SELECT line, message, raw FROM input_errors WHERE run_id = ? ORDER BY line",
+                                    (run_id,)))
+
+    def totals(self, run_id: str) -> dict[str, float]:
+        row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
+                              "COALESCE(SUM(cost_usd), 0), COALESCE(SUM(cached), 0), "
+                              "COALESCE(SUM(status = 'error'), 0), COALESCE(SUM(status = 'unscored'), 0) "
+                              "FROM verdicts WHERE run_id = ?", (run_id,)).fetchone()
+        keys = ("verdicts", "input_tokens", "output_tokens", "cost_usd", "cached", "errors", "unscored")
+        return dict(zip(keys, row, strict=True))
+
+    # --- cache (VerdictCache protocol) --------------------------------------------------------------------
+    def get(self, key: str) -> Verdict | None:
+        row = self.db.execute("SELECT verdict_json FROM cache WHERE key = ?", (key,)).fetchone()
+        return Verdict.model_validate_json(row[0]) if row else None
+
+    def put(self, key: str, verdict: Verdict) -> None:
+        if verdict.status != "scored":
+            return  # errors (and unscored replies) must be retried, never replayed
+        self.db.execute("INSERT OR REPLACE INTO cache (key, verdict_json, created_at) VALUES (?,?,?)",
+                        (key, verdict.model_dump_json(), utcnow().isoformat()))
+
+
+_RUN_SELECT = ("SELECT r.id, r.created_at, r.input_path, r.output_path, r.status, r.n_inputs, r.n_input_errors, "
+               "(SELECT COUNT(*) FROM results x WHERE x.run_id = r.id), r.config_json FROM runs r")
+
+
+def _run_info(row: tuple[Any, ...]) -> RunInfo:
+    return RunInfo(id=row[0], created_at=row[1], input_path=row[2], output_path=row[3], status=row[4],
+                   n_inputs=row[5], n_input_errors=row[6], n_results=row[7], config=json.loads(row[8]))

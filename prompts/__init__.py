@@ -1,0 +1,1 @@
+"""Data package: versioned prompt files and shipped specs (installed as overseer.prompts)."""

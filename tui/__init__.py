@@ -1,0 +1,1 @@
+"""The Textual review app (installed as overseer.tui)."""
