@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from overseer.clauses import ClauseSelector
+from overseer.betley import BetleyJudge, betley_prompt
 from overseer.config import Settings
-from overseer.errors import AuthenticationError, RunError
+from overseer.errors import RunError
 from overseer.graph import RunContext, graph
 from overseer.judge import Judge
 from overseer.prompt_versions import load_shipped
@@ -66,10 +66,12 @@ def workspace_secret(workspace: Path) -> bytes:
     return path.read_bytes()
 
 
-def build_judges(settings: Settings, spec: Spec, store: RunStore | None, tally: Tally | None = None) -> dict[str, Judge]:
+def build_judges(settings: Settings, spec: Spec, store: RunStore | None,
+                 tally: Tally | None = None) -> dict[str, Judge]:
     """One judge per backend spec in --judges (or the single chosen backend)."""
     backends = settings.judges or [choose_backend(settings)]
-    prompt = load_shipped("v1")
+    prompt = betley_prompt() if settings.rubric == "betley" else load_shipped("v1")
+    judge_class = BetleyJudge if settings.rubric == "betley" else Judge
     key = workspace_secret(settings.workspace)
     params = GenerationParams(temperature=settings.temperature, max_tokens=settings.max_tokens)
     policy = RetryPolicy(max_attempts=settings.max_attempts)
@@ -80,7 +82,7 @@ def build_judges(settings: Settings, spec: Spec, store: RunStore | None, tally: 
         if judge_id in judges:
             judge_id = f"{judge_id}#{len(judges) + 1}"
         on_retry = (lambda _exc: setattr(tally, "retries", tally.retries + 1)) if tally else None
-        judges[judge_id] = Judge(judge_id=judge_id, provider=provider, prompt=prompt, spec=spec,
+        judges[judge_id] = judge_class(judge_id=judge_id, provider=provider, prompt=prompt, spec=spec,
                                  delimiter_key=key, params=params, policy=policy, prices=settings.prices,
                                  cache=store if settings.cache else None, on_retry=on_retry)
     return judges

@@ -56,6 +56,7 @@ class Judge:
     cache: VerdictCache | None = None
     on_retry: Any = None  # callable(exc) for progress counters
     gate: asyncio.Semaphore | None = None  # shared cap on calls in flight across judges
+    rubric = "spec"
 
     def delimiter(self, sample: Sample) -> str:
         """Unguessable by the judged model (keyed by a workspace secret) yet stable per sample, so the
@@ -75,6 +76,13 @@ class Judge:
             out.append(Message(role="user", content=render(user_t, values)))
         return out
 
+    def provenance(self, clauses: Sequence[SpecClause], edge_cases: Sequence[EdgeCaseExample]) -> Provenance:
+        return Provenance(
+            judge_id=self.judge_id, backend=self.provider.backend, model=self.provider.model,
+            base_url=self.provider.base_url, prompt_version=self.prompt.ref, prompt_hash=self.prompt.hash,
+            spec_hash=self.spec.hash, rubric=self.rubric, clauses_shown=[c.id for c in clauses],
+            edge_case_ids=[e.id for e in edge_cases], scripted=self.provider.backend == "scripted")
+
     def cache_key(self, messages: list[Message]) -> str:
         blob = json.dumps({
             "backend": self.provider.backend, "model": self.provider.model, "base_url": self.provider.base_url,
@@ -89,11 +97,7 @@ class Judge:
         key = self.cache_key(messages)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return hit.model_copy(update={"provenance": hit.provenance.model_copy(update={"cached": True})})
-        provenance = Provenance(
-            judge_id=self.judge_id, backend=self.provider.backend, model=self.provider.model,
-            base_url=self.provider.base_url, prompt_version=self.prompt.ref, prompt_hash=self.prompt.hash,
-            spec_hash=self.spec.hash, clauses_shown=[c.id for c in clauses],
-            edge_case_ids=[e.id for e in edge_cases], scripted=self.provider.backend == "scripted")
+        provenance = self.provenance(clauses, edge_cases)
         context = CallContext(sample_id=sample.id, response=sample.response,
                               reference_label=sample.reference_label, clause_ids=tuple(c.id for c in clauses))
         verdict = await self._ask(sample, messages, context, provenance)
@@ -129,19 +133,22 @@ class Judge:
         return self._finish(sample, provenance, usage, attempts, started, status="unscored", raw=reply.text,
                             problems=problems, model=reply.model)
 
-    async def _call(self, conversation: list[Message], context: CallContext) -> Completion:
+    async def _call(self, conversation: list[Message], context: CallContext,
+                    schema: dict[str, Any] | None = JUDGE_SCHEMA, params: GenerationParams | None = None,
+                    ) -> Completion:
         # The gate is held per attempt, not across retry back-off, so a sleeping retry frees its slot.
         async with self.gate or contextlib.nullcontext():
-            return await self.provider.complete(conversation, JUDGE_SCHEMA, self.params, context)
+            return await self.provider.complete(conversation, schema, params or self.params, context)
 
     def _finish(self, sample: Sample, provenance: Provenance, usage: Usage, attempts: int, started: float, *,
                 status: str, output: JudgeOutput | None = None, raw: str | None = None,
-                problems: list[str] | None = None, error: str | None = None, model: str | None = None) -> Verdict:
+                problems: list[str] | None = None, error: str | None = None, model: str | None = None,
+                **fields: Any) -> Verdict:
         model = model or provenance.model
         prov = provenance.model_copy(update={
             "model": model, "usage": usage, "cost_usd": cost_usd(model, usage, self.prices),
             "latency_s": round(time.monotonic() - started, 4), "attempts": max(attempts, 1)})
-        fields = output.model_dump() if output else {}
+        fields = {**(output.model_dump() if output else {}), **fields}
         return Verdict(sample_id=sample.id, status=status, raw_text=raw, problems=problems or [], error=error,
                        provenance=prov, **fields)  # type: ignore[arg-type]
 

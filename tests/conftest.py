@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests never touch the network or need an API key: every backend here is scripted, local, or
+a fake server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(autouse=True)
+def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's real keys must never leak into a test (nor make one pass by accident)."""
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OVERSEER_HOME", "OVERSEER_WORKSPACE",
+                "OVERSEER_BACKEND", "OVERSEER_BASE_URL", "ANTHROPIC_BASE_URL"):
+        if not os.environ.get("OVERSEER_LIVE_TESTS"):
+            monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not beside the project")
+    return SHARED_DATA
