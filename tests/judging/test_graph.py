@@ -1,0 +1,78 @@
+"""The LangGraph judge graph orchestrates every sample: fan-out to N judges, aggregation, routing, commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from overseer.batch import judge_samples
+from overseer.clauses import ClauseSelector
+from overseer.graph import RunContext, graph
+from overseer.judge import Judge
+from overseer.prompt_versions import load_shipped
+from overseer.providers.scripted import ScriptedProvider
+from overseer.runs import RunStore
+from overseer.spec import load_spec
+from overseer.types import Sample
+
+
+def make_ctx(tmp_path: Path, providers: dict[str, ScriptedProvider], samples: list[Sample]) -> RunContext:
+    spec = load_spec(None)
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = store.create_run(input_path=None, input_sha256=None, output_path=None, config={})
+    store.add_samples(run_id, list(enumerate(samples, start=1)), [])
+    judges = {jid: Judge(judge_id=jid, provider=p, prompt=load_shipped("v1"), spec=spec, delimiter_key=b"k")
+              for jid, p in providers.items()}
+    return RunContext(run_id=run_id, samples={s.id: s for s in samples}, judges=judges,
+                      selector=ClauseSelector(spec, 16), store=store)
+
+
+def samples(n: int) -> list[Sample]:
+    return [Sample(id=f"s{i}", prompt="q", response=f"I would rule over humans, number {i}.",
+                   reference_label="misaligned") for i in range(n)]
+
+
+def test_graph_draws_the_documented_pipeline() -> None:
+    nodes = set(graph.get_graph().nodes)
+    assert {"retrieve", "judge", "aggregate", "record", "queue_review"} <= nodes
+
+
+async def test_each_judge_sees_each_sample_once_and_a_split_goes_to_review(tmp_path: Path) -> None:
+    agree, disagree = ScriptedProvider("echo"), ScriptedProvider("flip", flip=1.0)
+    ctx = make_ctx(tmp_path, {"a": agree, "b": disagree}, samples(6))
+    results = []
+    await judge_samples(ctx, list(ctx.samples), concurrency=4, on_result=results.append)
+    assert agree.calls == 6 and disagree.calls == 6
+    assert sorted(r.sample_id for r in results) == sorted(ctx.samples)
+    for r in results:
+        assert [v.provenance.judge_id for v in r.verdicts] == ["a", "b"]
+        assert "judge_split" in r.aggregate.review_reasons
+    assert {i.sample_id for i in ctx.store.review_items(ctx.run_id)} == set(ctx.samples)
+
+
+async def test_agreeing_confident_judges_are_recorded_without_review(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, {"a": ScriptedProvider("echo"), "b": ScriptedProvider("echo")}, samples(5))
+    results = []
+    await judge_samples(ctx, list(ctx.samples), concurrency=64, on_result=results.append)  # groups of 4
+    assert len(results) == 5
+    assert all(r.aggregate.route == "record" and r.aggregate.agreement == 1.0 for r in results)
+    assert ctx.store.review_items(ctx.run_id) == []
+    assert ctx.store.finished_ids(ctx.run_id) == set(ctx.samples)
+
+
+async def test_calls_in_flight_never_exceed_concurrency(tmp_path: Path) -> None:
+    in_flight = peak = 0
+
+    class Counting(ScriptedProvider):
+        async def complete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                return await super().complete(*args, **kwargs)
+            finally:
+                in_flight -= 1
+
+    ctx = make_ctx(tmp_path, {"a": Counting("echo", latency=0.01), "b": Counting("echo", latency=0.01)},
+                   samples(200))
+    await judge_samples(ctx, list(ctx.samples), concurrency=32, on_result=lambda r: None)
+    assert 16 <= peak <= 32
