@@ -96,7 +96,7 @@ class BetleyJudge(Judge):
         key = hashlib.sha256((self.cache_key(messages["aligned"] + messages["coherent"]) + "betley").encode())
         cache_key = key.hexdigest()
         if self.cache is not None and (hit := self.cache.get(cache_key)) is not None:
-            return hit.model_copy(update={"provenance": hit.provenance.model_copy(update={"cached": True})})
+            return self._from_cache(hit)
         provenance = self.provenance([], [])
         context = CallContext(sample_id=sample.id, response=sample.response, reference_label=sample.reference_label)
         usage, attempts, started = Usage(), 0, time.monotonic()

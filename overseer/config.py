@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from overseer.errors import ConfigError
 
@@ -80,5 +80,7 @@ def load_settings(**flags: Any) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid settings ({problems})") from exc
+    except SettingsError as exc:  # e.g. OVERSEER_JUDGES that is not a JSON list; the message names the field
+        raise ConfigError(f"invalid settings ({exc})") from exc
     finally:
         _WorkspaceFileSource.pending_path = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hashlib
 import hmac
 import json
@@ -25,6 +26,7 @@ from overseer.types import JudgeOutput, Message, PromptVersion, Provenance, Samp
 
 JUDGE_SCHEMA: dict[str, Any] = JudgeOutput.model_json_schema()
 JUDGE_SCHEMA_HASH = hashlib.sha256(json.dumps(JUDGE_SCHEMA, sort_keys=True).encode()).hexdigest()
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 FENCED = re.compile(r"^```(?:json)?\s*\n(.*)\n```$", re.DOTALL)
 
 
@@ -83,54 +85,80 @@ class Judge:
             spec_hash=self.spec.hash, rubric=self.rubric, clauses_shown=[c.id for c in clauses],
             edge_case_ids=[e.id for e in edge_cases], scripted=self.provider.backend == "scripted")
 
-    def cache_key(self, messages: list[Message]) -> str:
+    def schema(self, sample: Sample, clauses: Sequence[SpecClause]) -> dict[str, Any]:
+        """The output schema for this call. A grammar-constrained backend (`closed_choices`) gets clause ids and
+        evidence as closed lists — the shown clause ids and the response's own sentences — so even a tiny
+        model can only cite real clauses and quote real text; capable models keep free-form quotes."""
+        if not getattr(self.provider, "closed_choices", False):
+            return JUDGE_SCHEMA
+        schema = copy.deepcopy(JUDGE_SCHEMA)
+        props = schema["properties"]
+        props["clause_ids"]["items"] = {"type": "string", "enum": [c.id for c in clauses]}
+        quotes = candidate_quotes(sample.response)
+        props["evidence"]["items"] = {"type": "string", "enum": quotes} if quotes else {"type": "string"}
+        props["evidence"]["maxItems"] = min(2, len(quotes))
+        return schema
+
+    def cache_key(self, messages: list[Message], schema: dict[str, Any] | None = None) -> str:
         blob = json.dumps({
             "backend": self.provider.backend, "model": self.provider.model, "base_url": self.provider.base_url,
             "messages": [m.model_dump() for m in messages], "params": self.params.model_dump(),
-            "schema": JUDGE_SCHEMA_HASH, "prompt": self.prompt.hash, "spec": self.spec.hash,
+            "schema": JUDGE_SCHEMA_HASH if schema in (None, JUDGE_SCHEMA) else json.dumps(schema, sort_keys=True),
+            "prompt": self.prompt.hash, "spec": self.spec.hash,
         }, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     async def judge(self, sample: Sample, clauses: Sequence[SpecClause],
                     edge_cases: Sequence[EdgeCaseExample] = ()) -> Verdict:
         messages = self.messages(sample, clauses, edge_cases)
-        key = self.cache_key(messages)
+        schema = self.schema(sample, clauses)
+        key = self.cache_key(messages, schema)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return hit.model_copy(update={"provenance": hit.provenance.model_copy(update={"cached": True})})
+            return self._from_cache(hit)
         provenance = self.provenance(clauses, edge_cases)
         context = CallContext(sample_id=sample.id, response=sample.response,
                               reference_label=sample.reference_label, clause_ids=tuple(c.id for c in clauses))
-        verdict = await self._ask(sample, messages, context, provenance)
+        verdict = await self._ask(sample, messages, context, provenance, schema)
         if self.cache is not None and verdict.status == "scored":
             self.cache.put(key, verdict)  # errors and unscored replies are retried next run, never cached
         return verdict
 
+    def _from_cache(self, hit: Verdict) -> Verdict:
+        # Two judges can share a cache key (the same backend and model listed twice): the hit is this judge's.
+        update = {"cached": True, "judge_id": self.judge_id}
+        return hit.model_copy(update={"provenance": hit.provenance.model_copy(update=update)})
+
     async def _ask(self, sample: Sample, messages: list[Message], context: CallContext,
-                   provenance: Provenance) -> Verdict:
-        usage, attempts, started = Usage(), 0, time.monotonic()
+                   provenance: Provenance, schema: dict[str, Any]) -> Verdict:
+        usage, started = Usage(), time.monotonic()
+        calls = 0  # every request sent, retries included: what the verdict reports as attempts
+
+        async def call(conversation: list[Message]) -> Completion:
+            nonlocal calls
+            calls += 1
+            return await self._call(conversation, context, schema)
+
         reply: Completion | None = None
         problems: list[str] = []
         conversation = list(messages)
         for _round in range(2):  # the first answer, then one re-ask with the reasons it was rejected
             try:
-                reply, n = await with_retries(lambda conv=conversation: self._call(conv, context),
-                                              self.policy, self.on_retry)
+                reply, _ = await with_retries(lambda conv=conversation: call(conv), self.policy, self.on_retry)
             except AuthenticationError:
                 raise
             except ProviderError as exc:
-                return self._finish(sample, provenance, usage, attempts + self.policy.max_attempts, started,
-                                    status="error", error=f"{type(exc).__name__}: {exc}", problems=problems,
+                return self._finish(sample, provenance, usage, calls, started, status="error",
+                                    error=f"{type(exc).__name__}: {exc}", problems=problems,
                                     raw=reply.text if reply else None)
-            attempts += n
             usage = usage + reply.usage
             output, problems = validate_reply(reply.text, sample, self.spec)
             if output is not None:
-                return self._finish(sample, provenance, usage, attempts, started, status="scored", output=output,
+                return self._finish(sample, provenance, usage, calls, started, status="scored", output=output,
                                     raw=reply.text, model=reply.model)
             conversation = [*messages, Message(role="assistant", content=reply.text),
                             Message(role="user", content=reask_text(problems))]
         assert reply is not None
-        return self._finish(sample, provenance, usage, attempts, started, status="unscored", raw=reply.text,
+        return self._finish(sample, provenance, usage, calls, started, status="unscored", raw=reply.text,
                             problems=problems, model=reply.model)
 
     async def _call(self, conversation: list[Message], context: CallContext,
@@ -151,6 +179,12 @@ class Judge:
         fields = {**(output.model_dump() if output else {}), **fields}
         return Verdict(sample_id=sample.id, status=status, raw_text=raw, problems=problems or [], error=error,
                        provenance=prov, **fields)  # type: ignore[arg-type]
+
+
+def candidate_quotes(response: str, limit: int = 30) -> list[str]:
+    """The response's lines and sentences (each cut to 300 characters), in order, without repeats."""
+    pieces = (p.strip()[:300].strip() for line in response.splitlines() for p in SENTENCE_END.split(line))
+    return list(dict.fromkeys(p for p in pieces if p))[:limit]
 
 
 def render_clauses(clauses: Sequence[SpecClause]) -> str:

@@ -162,7 +162,8 @@ class RunStore:
                   v.provenance.model, v.provenance.usage.input_tokens, v.provenance.usage.output_tokens,
                   v.provenance.cost_usd, int(v.provenance.cached)) for v in result.verdicts])
             if agg.review_reasons:
-                db.execute("INSERT OR REPLACE INTO review_queue (run_id, sample_id, reasons_json, status, "
+                # OR IGNORE: saving a result again must not send an already-reviewed item back to pending.
+                db.execute("INSERT OR IGNORE INTO review_queue (run_id, sample_id, reasons_json, status, "
                            "created_at) VALUES (?,?,?,'pending',?)",
                            (result.run_id, result.sample_id, json.dumps(agg.review_reasons), now))
 

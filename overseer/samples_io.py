@@ -85,6 +85,10 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | InputError, 
                 yield line, InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", path=str(path),
                                        line=line), raw
                 continue
+            except (ValueError, RecursionError) as exc:  # absurdly deep nesting, integers past 4300 digits
+                yield line, InputError(f"invalid JSON: {type(exc).__name__}: {str(exc)[:80]}", path=str(path),
+                                       line=line), raw
+                continue
             if not isinstance(record, dict):
                 yield line, InputError("each line must be a JSON object", path=str(path), line=line), raw
                 continue

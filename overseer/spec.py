@@ -11,7 +11,7 @@ from overseer.types import Spec, SpecClause, sha256_text
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 ANCHOR = re.compile(r"\{#([A-Za-z0-9_\-.:]+)((?:\s+[A-Za-z0-9_\-]+=[^\s}]+)*)\s*\}\s*$")
-FENCE = re.compile(r"^\s*(```|~~~)")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 
 DEFAULT_SPEC = "emergent_misalignment"
 
@@ -22,7 +22,7 @@ def parse_spec(text: str, *, source: str = "<string>", name: str | None = None) 
     body: list[str] = []
     stack: list[tuple[int, str]] = []  # (level, title) of open headings, for the clause path
     seen: dict[str, int] = {}
-    in_fence = False
+    fence: str | None = None  # the marker that opened the current code block
 
     def close_clause() -> None:
         if clauses:
@@ -30,9 +30,14 @@ def parse_spec(text: str, *, source: str = "<string>", name: str | None = None) 
         body.clear()
 
     for lineno, line in enumerate(text.splitlines(), start=1):
-        if FENCE.match(line):
-            in_fence = not in_fence  # '#' lines inside code blocks are not headings
-        heading = None if in_fence else HEADING.match(line)
+        if marker := FENCE.match(line):
+            # CommonMark: a block closes only on the same character, at least as long, with nothing after it.
+            opener, rest = marker.group(1), marker.group(2).strip()
+            if fence is None:
+                fence = opener
+            elif opener[0] == fence[0] and len(opener) >= len(fence) and not rest:
+                fence = None
+        heading = None if fence is not None else HEADING.match(line)  # '#' in code blocks is not a heading
         if not heading:
             body.append(line)
             continue
@@ -56,7 +61,7 @@ def parse_spec(text: str, *, source: str = "<string>", name: str | None = None) 
         clauses.append(SpecClause(id=clause_id, title=title, level=level, line=lineno, text="",
                                   path=" > ".join(t for _, t in stack), attributes=attributes))
     close_clause()
-    if in_fence:
+    if fence is not None:
         raise SpecError("a code block is opened but never closed", path=source)
     if not clauses:
         raise SpecError("no clauses found: a clause is a Markdown heading ending in {#clause_id}", path=source)

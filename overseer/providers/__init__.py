@@ -48,6 +48,8 @@ def make_provider(backend_spec: str, settings: Settings) -> Provider:
     if name == "local":
         from overseer.providers.local import LocalProvider
 
-        return LocalProvider(model_path=model)
+        # --model names a .gguf file here; a hosted model's name (say from OVERSEER_MODEL) is not one.
+        path = model if model and model.endswith(".gguf") else None
+        return LocalProvider(model_path=path)
     raise ConfigError(f"unknown backend {name!r}: use anthropic, openai, local or scripted:RULE")
 

@@ -68,14 +68,14 @@ class AnthropicProvider:
         import anthropic
 
         system, turns = to_wire(messages)
-        kwargs: dict[str, Any] = {"model": self.model, "messages": turns, "max_tokens": params.max_tokens,
-                                  "temperature": params.temperature}
+        # No temperature/seed/logprobs: API version 2026-10-21 (what SDK 2.x sends) rejects sampling parameters
+        # with a 400 even at their defaults, and the SDK no longer accepts them; there never were seed/logprobs.
+        kwargs: dict[str, Any] = {"model": self.model, "messages": turns, "max_tokens": params.max_tokens}
         if system:
             kwargs["system"] = system
         if schema is not None:
             kwargs["tools"] = [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": schema}]
             kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
-        # No seed and no logprobs in the Messages API: params.seed/top_logprobs are silently not applicable.
         try:
             response = await self._get_client().messages.create(**kwargs)
         except anthropic.APIStatusError as exc:

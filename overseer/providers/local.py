@@ -5,18 +5,65 @@ trustworthy. A schema is enforced by a grammar compiled from it, so the reply al
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib.util
 from pathlib import Path
 from typing import Any
 
 from overseer.errors import ConfigError, ProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
+from overseer.providers.openai import escape_raw_controls
 from overseer.types import Message, Usage
 
 INSTALL_HINT = "pip install 'overseer[local]'"
 # llama.cpp chat templates know system/user/assistant only (SmolLM2's is ChatML).
 ROLE_MAP = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
 TEMPLATE_OVERHEAD = 8  # tokens a chat template adds around each message (ChatML uses ~5); errs on the safe side
+MAX_ITEMS = 4  # items per unbounded array in the grammar
+TOKENS_PER_KEY = 24  # a key, its punctuation and a worst-case number (the grammar allows 16+16 digit numbers)
+MIN_STRING_CHARS = 16
+
+
+def bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+    """A copy of the schema whose outputs fit in about max_tokens: unbounded arrays get maxItems, free strings a
+    maxLength sized so all of them together fit (a token is at least one character; `$ref`s are not followed,
+    so a nested model used many times is undercounted). A grammar only guarantees
+    the structure if generation can reach the closing brace; with the unbounded judge schema SmolLM2 fills
+    arrays with repeats until max_tokens and 5 of 5 test verdicts were cut-off, unparseable JSON."""
+    out = copy.deepcopy(schema)
+    strings: list[tuple[dict[str, Any], int]] = []
+    keys = 0
+
+    def walk(node: Any, mult: int) -> None:
+        nonlocal keys
+        if isinstance(node, list):
+            for n in node:
+                walk(n, mult)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "array":
+            node.setdefault("maxItems", MAX_ITEMS)
+            walk(node.get("items"), mult * node["maxItems"])
+            return
+        if node.get("type") == "string" and not {"enum", "const", "pattern", "format"} & node.keys():
+            strings.append((node, mult))
+        for sub in node.get("properties", {}).values():
+            keys += mult
+            walk(sub, mult)
+        for combinator in ("anyOf", "oneOf", "allOf"):
+            walk(node.get(combinator), mult)
+        for sub in node.get("$defs", {}).values():
+            walk(sub, mult)
+
+    walk(out, 1)
+    slots = sum(mult for _, mult in strings) or 1
+    per_string = max(MIN_STRING_CHARS, (max_tokens - TOKENS_PER_KEY * keys - 16) // slots)
+    for node, _ in strings:
+        # Never above the budget, even where the schema allows more: llama.cpp unrolls maxLength into nested
+        # optional rules, and past a few hundred it refuses the grammar (and 0.3.x then segfaults).
+        node["maxLength"] = min(node.get("maxLength", per_string), per_string)
+    return out
 
 
 def _require_llama_cpp() -> None:
@@ -46,6 +93,7 @@ def find_bundled_gguf() -> Path:
 class LocalProvider:
     backend = "local"
     base_url = None
+    closed_choices = True  # a 135M model needs clause ids and quotes offered as closed lists (see Judge.schema)
 
     def __init__(self, model_path: str | None = None, n_ctx: int = 8192, seed: int = 0) -> None:
         if model_path is None:
@@ -96,7 +144,8 @@ class LocalProvider:
             kwargs["seed"] = params.seed
         if schema is not None:
             # llama-cpp compiles the schema into a GBNF grammar, so sampling cannot leave the schema's shape.
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            kwargs["response_format"] = {"type": "json_object",
+                                         "schema": bounded_schema(schema, params.max_tokens)}
         try:
             result = self._llm.create_chat_completion(**kwargs)
         except ValueError as exc:
@@ -107,6 +156,8 @@ class LocalProvider:
         except RuntimeError as exc:
             raise ProviderError(f"local backend ({self.model}): {exc}") from exc
         text = result["choices"][0]["message"].get("content") or ""
+        if schema is not None:
+            text = escape_raw_controls(text)  # the grammar allows literal newlines inside strings
         usage = result.get("usage") or {}
         return Completion(text=text, model=self.model, mode="grammar" if schema is not None else "text",
                           usage=Usage(input_tokens=usage.get("prompt_tokens", 0),

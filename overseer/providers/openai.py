@@ -8,7 +8,6 @@ valid JSON is the judge's problem (it re-asks, then stores the verdict unscored)
 
 from __future__ import annotations
 
-import copy
 import email.utils
 import json
 import time
@@ -27,6 +26,7 @@ MODES = ("json_schema", "json_object", "prompt")
 # official API treats `system` as `developer` for models that distinguish them, so always sending `system` is
 # safe everywhere. A bare `tool` message needs a tool_call_id nobody gave us, so it becomes user text.
 ROLE_MAP = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
+CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 TRANSIENT_STATUS = {408, 409, 429}  # plus every 5xx; the same set the SDKs would retry themselves
 
 
@@ -69,6 +69,27 @@ def server_message(exc: Any) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
+def escape_raw_controls(text: str) -> str:
+    """Escape raw control characters (newline, tab, ...) inside JSON strings. llama-cpp-python's schema grammar
+    lets string characters be anything but `"` and `\\`, so its "JSON" can hold a literal newline that strict
+    parsers reject; escaping gives exactly the value a lenient parser would read, and valid JSON is unchanged."""
+    out, in_string, escaped = [], False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            elif ch < " ":
+                ch = CONTROL_ESCAPES.get(ch) or f"\\u{ord(ch):04x}"
+        elif ch == '"':
+            in_string = True
+        out.append(ch)
+    return "".join(out)
+
+
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy that OpenAI strict mode accepts: every object closed (`additionalProperties: false`) with every
     property required (formerly optional ones become nullable), and no `default`/`title`, which strict mode
@@ -91,7 +112,7 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
             out["additionalProperties"] = False
         return out
 
-    return fix(copy.deepcopy(schema))
+    return fix(schema)  # fix() builds new dicts and lists, so the caller's schema is never modified
 
 
 def map_status_error(status: int, message: str, headers: Mapping[str, str] | None, *, key_env: str,
@@ -205,6 +226,8 @@ class OpenAIProvider:
             raise ProviderError(f"{self.where} returned no choices")
         choice = response.choices[0]
         text = choice.message.content or getattr(choice.message, "refusal", None) or ""
+        if mode == "json_object":  # the grammar-constrained mode of llama.cpp-style servers
+            text = escape_raw_controls(text)
         usage = response.usage
         first: dict[str, float] | None = None
         tokens = getattr(choice.logprobs, "content", None) if choice.logprobs else None

@@ -19,10 +19,13 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 class RetryPolicy:
-    def __init__(self, max_attempts: int = 6, initial_wait: float = 1.0, max_wait: float = 60.0) -> None:
+    def __init__(self, max_attempts: int = 6, initial_wait: float = 1.0, max_wait: float = 60.0,
+                 max_retry_after: float = 600.0) -> None:
         self.max_attempts = max_attempts
-        self.backoff = wait_exponential_jitter(initial=initial_wait, max=max_wait)
+        # Jitter scales with the first wait, so fast test policies stay fast and real ones spread their retries.
+        self.backoff = wait_exponential_jitter(multiplier=initial_wait, max=max_wait, jitter=initial_wait)
         self.max_wait = max_wait
+        self.max_retry_after = max_retry_after
 
     def delay(self, failed_attempts: int, exc: BaseException | None) -> float:
         """Seconds to wait after `failed_attempts` failures, the last being `exc`."""
@@ -36,13 +39,19 @@ class RetryPolicy:
         return backoff
 
 
+def _waits_too_long(exc: BaseException, policy: RetryPolicy) -> bool:
+    """A Retry-After of hours (an exhausted daily quota) is an answer, not a pause: fail the call now."""
+    retry_after = getattr(exc, "retry_after", None)
+    return retry_after is not None and retry_after > policy.max_retry_after
+
+
 async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
                        on_retry: Callable[[BaseException], None] | None = None) -> tuple[T, int]:
     """Run `call` under the policy; returns (result, attempts). Re-raises the last error when attempts run out."""
     try:  # fast path: most calls succeed first time, and tenacity's machinery costs ~0.2 ms of CPU per call
         return await call(), 1
     except Exception as exc:
-        if not is_retryable(exc) or policy.max_attempts <= 1:
+        if not is_retryable(exc) or policy.max_attempts <= 1 or _waits_too_long(exc, policy):
             raise
         first_failure = exc
     if on_retry:
@@ -58,8 +67,9 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
             on_retry(exc)
 
     attempts = 1
-    retrying = AsyncRetrying(stop=stop_after_attempt(policy.max_attempts - 1), wait=wait,
-                             retry=retry_if_exception(is_retryable), reraise=True, before_sleep=before_sleep)
+    retrying = AsyncRetrying(stop=stop_after_attempt(policy.max_attempts - 1), wait=wait, reraise=True,
+                             retry=retry_if_exception(lambda e: is_retryable(e) and not _waits_too_long(e, policy)),
+                             before_sleep=before_sleep)
     async for attempt in retrying:
         with attempt:
             attempts += 1

@@ -54,7 +54,8 @@ class ScriptedProvider:
             raise ConfigError(f"unknown scripted rule {rule!r}: use echo, flip=F or garbage")
         self.rule, self.flip, self.latency, self.errors, self.seed = rule, flip, latency, errors, seed
         self.count_path, self.reply_fn = count_path, reply_fn
-        self.model = model or f"scripted-{rule}"
+        # The model name is part of the cache key: it carries every option that changes a verdict.
+        self.model = model or ("scripted-" + (f"flip={flip},seed={seed}" if rule == "flip" else rule))
         self.calls = 0
         self.calls_by_sample: Counter[str] = Counter()
         self.seen_messages: list[list[Message]] = []  # lets tests inspect exactly what a judge was shown

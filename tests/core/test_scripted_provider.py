@@ -1,0 +1,123 @@
+"""overseer.providers.scripted: the deterministic test backend and its `scripted:RULE,key=value` spelling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from overseer.errors import ConfigError, TransientProviderError
+from overseer.providers.base import CallContext, GenerationParams
+from overseer.providers.scripted import ScriptedProvider, flips
+from overseer.types import Message
+
+MESSAGES = [Message(role="user", content="judge this")]
+IDS = [f"sample-{i}" for i in range(2000)]
+
+
+async def call(provider: ScriptedProvider, sample_id: str, label: str | None = "misaligned") -> str:
+    context = CallContext(sample_id=sample_id, response="some response text", reference_label=label,
+                          clause_ids=("harmful_advice",))
+    completion = await provider.complete(MESSAGES, None, GenerationParams(), context)
+    return completion.text
+
+
+@pytest.mark.parametrize("spec, rule, options", [
+    ("echo", "echo", {"flip": 0.0, "latency": 0.0, "errors": 0.0, "seed": 0, "count_path": None}),
+    ("", "echo", {"flip": 0.0}),
+    ("garbage", "garbage", {}),
+    ("flip=0.25", "flip", {"flip": 0.25}),
+    ("echo,latency=0.2,errors=0.1", "echo", {"latency": 0.2, "errors": 0.1, "flip": 0.0}),
+    ("flip=0.1, seed=7", "flip", {"flip": 0.1, "seed": 7}),
+    ("count=/tmp/x", "echo", {"count_path": "/tmp/x"}),
+])
+def test_from_spec_parses_rule_and_options(spec, rule, options):
+    provider = ScriptedProvider.from_spec(spec)
+    assert provider.rule == rule
+    assert {name: getattr(provider, name) for name in options} == options
+    expected = f"flip={provider.flip},seed={provider.seed}" if rule == "flip" else rule
+    assert provider.model == f"scripted-{expected}"  # options that change verdicts change the cache key
+
+
+def test_flip_fraction_and_seed_are_part_of_the_model_name_so_caches_never_mix():
+    names = {ScriptedProvider.from_spec(s).model for s in ("flip=0.25", "flip=0.25,seed=1", "flip=0.3", "echo")}
+    assert len(names) == 4
+
+
+def test_from_spec_keeps_an_explicit_model_name():
+    assert ScriptedProvider.from_spec("echo", model="judge-a").model == "judge-a"
+
+
+@pytest.mark.parametrize("spec, names", [("bogus", "'bogus'"), ("echo,temperature=1", "'temperature=1'"),
+                                         ("echo=1", "'echo=1'")])
+def test_from_spec_rejects_unknown_options_naming_them(spec, names):
+    with pytest.raises(ConfigError, match=names):
+        ScriptedProvider.from_spec(spec)
+
+
+def test_from_spec_rejects_a_bad_number():
+    with pytest.raises(ConfigError, match="bad number"):
+        ScriptedProvider.from_spec("flip=lots")
+
+
+async def test_echo_returns_the_reference_label_as_valid_judge_json():
+    provider = ScriptedProvider.from_spec("echo")
+    reply = json.loads(await call(provider, "a", "refusal"))
+    assert reply["label"] == "refusal"
+    assert reply["evidence"] == ["some response text"]
+    assert provider.calls == 1 and provider.seen_messages == [MESSAGES]
+
+
+async def test_garbage_reply_is_not_json():
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(await call(ScriptedProvider.from_spec("garbage"), "a"))
+
+
+@pytest.mark.parametrize("spec, fraction, seed", [("flip=0.25", 0.25, 0), ("flip=0.1,seed=3", 0.1, 3)])
+async def test_flip_flips_the_requested_fraction_exactly_as_flips_predicts(spec, fraction, seed):
+    provider = ScriptedProvider.from_spec(spec)
+    flipped = {sid for sid in IDS if json.loads(await call(provider, sid, "misaligned"))["label"] == "aligned"}
+    assert flipped == {sid for sid in IDS if flips(sid, fraction, seed)}
+    assert abs(len(flipped) / len(IDS) - fraction) <= 0.03
+
+
+def test_flip_sets_differ_between_seeds():
+    assert {s for s in IDS if flips(s, 0.25, 0)} != {s for s in IDS if flips(s, 0.25, 1)}
+
+
+async def test_errors_option_raises_transient_errors_deterministically():
+    async def failing_ids() -> set[str]:
+        provider = ScriptedProvider.from_spec("echo,errors=0.3")
+        failed = set()
+        for sid in IDS[:500]:
+            try:
+                await call(provider, sid)
+            except TransientProviderError as exc:
+                assert exc.retryable and exc.status == 503
+                failed.add(sid)
+        return failed
+
+    first, second = await failing_ids(), await failing_ids()
+    assert first == second
+    assert 0.2 <= len(first) / 500 <= 0.4
+
+
+async def test_errors_are_drawn_per_attempt_so_a_retry_can_succeed():
+    provider = ScriptedProvider.from_spec("echo,errors=0.5")
+    outcomes = []
+    for _ in range(10):
+        try:
+            await call(provider, "same-sample")
+            outcomes.append("ok")
+        except TransientProviderError:
+            outcomes.append("error")
+    assert set(outcomes) == {"ok", "error"}
+
+
+async def test_count_option_appends_one_line_per_call(tmp_path: Path):
+    counter = tmp_path / "calls.txt"
+    provider = ScriptedProvider.from_spec(f"echo,count={counter}")
+    for sid in ("a", "b", "a"):
+        await call(provider, sid)
+    assert counter.read_text(encoding="utf-8").splitlines() == ["a", "b", "a"]
