@@ -8,6 +8,7 @@ keyword is re-asked once, then left unscored."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -107,7 +108,7 @@ class BetleyJudge(Judge):
             for _round in range(2):
                 try:
                     reply, n = await with_retries(
-                        lambda conv=conversation: self._call(conv, context, None, self._params()),
+                        functools.partial(self._call, conversation, context, None, self._params()),
                         self.policy, self.on_retry)
                 except AuthenticationError:
                     raise

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, cast
 
 import click
 import typer
@@ -21,6 +21,7 @@ from overseer.errors import AuthenticationError, OverseerError
 from overseer.job import JobOutcome, JobRequest, open_store, run_job
 from overseer.report import RunSummary, agreement, plot, summarize
 from overseer.samples_io import FieldMap, read_samples
+from overseer.samples_io import LabelRule as LabelRuleName
 from overseer.spec import load_spec
 
 app = typer.Typer(help="overseer: judge model outputs against a written model spec, with humans in the loop.",
@@ -127,10 +128,10 @@ def _stats(t: Tally) -> str:
             f"unscored {t.unscored}  review {t.queued}  retries {t.retries}")
 
 
-def _label_rule(rule: str) -> str:
-    if rule not in ("auto", "betley"):
-        raise OverseerError(f"--label-rule must be auto or betley, not {rule!r}")
-    return rule
+def _label_rule(rule: str) -> LabelRuleName:
+    if rule in ("auto", "betley"):
+        return cast(LabelRuleName, rule)
+    raise OverseerError(f"--label-rule must be auto or betley, not {rule!r}")
 
 
 def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> None:

@@ -98,7 +98,12 @@ async def aggregate(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str
 async def route(state: JudgeState) -> list[Literal["record", "queue_review"]]:
     """Confident agreement is recorded; anything a human should see goes to the review queue."""
     needs_review = {bool(a.review_reasons) for a in state["aggregates"].values()}
-    return [dest for dest, flag in (("record", False), ("queue_review", True)) if flag in needs_review]
+    destinations: list[Literal["record", "queue_review"]] = []
+    if False in needs_review:
+        destinations.append("record")
+    if True in needs_review:
+        destinations.append("queue_review")
+    return destinations
 
 
 def _commit(state: JudgeState, ctx: RunContext, *, for_review: bool) -> dict[str, Any]:
@@ -127,7 +132,8 @@ async def queue_review(state: JudgeState, runtime: Runtime[RunContext]) -> dict[
 
 builder = StateGraph(JudgeState, context_schema=RunContext, input_schema=JudgeInput)
 builder.add_node("retrieve", retrieve)
-builder.add_node("judge", judge)
+# Each Send carries one JudgeTask; langgraph's overloads cannot type a node whose input differs from the state's.
+builder.add_node("judge", judge, input_schema=JudgeTask)  # type: ignore[call-overload]
 builder.add_node("aggregate", aggregate)
 builder.add_node("record", record)
 builder.add_node("queue_review", queue_review)

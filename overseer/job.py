@@ -81,10 +81,11 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
         more = f"\n  ... and {len(loaded.errors) - 20} more" if len(loaded.errors) > 20 else ""
         raise InputError(f"{len(loaded.errors)} invalid record(s); fix them or pass --skip-invalid to judge "
                          f"the rest and write these to an errors file:\n{shown}{more}")
-    config = {"input_sha256": file_sha256(request.input_path), "fields": request.fields.__dict__,
+    input_sha256 = file_sha256(request.input_path)
+    config = {"input_sha256": input_sha256, "fields": request.fields.__dict__,
               "spec": request.spec, "backend": settings.backend, "model": settings.model,
               "judges": settings.judges, "rubric": settings.rubric, "limit": request.limit}
-    run_id = store.create_run(input_path=input_key, input_sha256=config["input_sha256"], output_path=None,
+    run_id = store.create_run(input_path=input_key, input_sha256=input_sha256, output_path=None,
                               config=config)
     output = request.output or default_output(settings, run_id)
     store.db.execute("UPDATE runs SET output_path = ? WHERE id = ?", (str(output.resolve()), run_id))

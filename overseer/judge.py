@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import hashlib
 import hmac
 import json
@@ -22,7 +23,18 @@ from overseer.prompt_versions import render, split_template
 from overseer.providers.base import CallContext, Completion, GenerationParams, Provider
 from overseer.providers.pricing import cost_usd
 from overseer.providers.retry import RetryPolicy, with_retries
-from overseer.types import JudgeOutput, Message, PromptVersion, Provenance, Sample, Spec, SpecClause, Usage, Verdict
+from overseer.types import (
+    JudgeOutput,
+    Message,
+    PromptVersion,
+    Provenance,
+    Sample,
+    Spec,
+    SpecClause,
+    Usage,
+    Verdict,
+    VerdictStatus,
+)
 
 JUDGE_SCHEMA: dict[str, Any] = JudgeOutput.model_json_schema()
 JUDGE_SCHEMA_HASH = hashlib.sha256(json.dumps(JUDGE_SCHEMA, sort_keys=True).encode()).hexdigest()
@@ -138,18 +150,18 @@ class Judge:
             calls += 1
             return await self._call(conversation, context, schema)
 
-        reply: Completion | None = None
+        last_text: str | None = None
         problems: list[str] = []
         conversation = list(messages)
         for _round in range(2):  # the first answer, then one re-ask with the reasons it was rejected
             try:
-                reply, _ = await with_retries(lambda conv=conversation: call(conv), self.policy, self.on_retry)
+                reply, _ = await with_retries(functools.partial(call, conversation), self.policy, self.on_retry)
             except AuthenticationError:
                 raise
             except ProviderError as exc:
                 return self._finish(sample, provenance, usage, calls, started, status="error",
-                                    error=f"{type(exc).__name__}: {exc}", problems=problems,
-                                    raw=reply.text if reply else None)
+                                    error=f"{type(exc).__name__}: {exc}", problems=problems, raw=last_text)
+            last_text = reply.text
             usage = usage + reply.usage
             output, problems = validate_reply(reply.text, sample, self.spec)
             if output is not None:
@@ -157,7 +169,6 @@ class Judge:
                                     raw=reply.text, model=reply.model)
             conversation = [*messages, Message(role="assistant", content=reply.text),
                             Message(role="user", content=reask_text(problems))]
-        assert reply is not None
         return self._finish(sample, provenance, usage, calls, started, status="unscored", raw=reply.text,
                             problems=problems, model=reply.model)
 
@@ -169,7 +180,7 @@ class Judge:
             return await self.provider.complete(conversation, schema, params or self.params, context)
 
     def _finish(self, sample: Sample, provenance: Provenance, usage: Usage, attempts: int, started: float, *,
-                status: str, output: JudgeOutput | None = None, raw: str | None = None,
+                status: VerdictStatus, output: JudgeOutput | None = None, raw: str | None = None,
                 problems: list[str] | None = None, error: str | None = None, model: str | None = None,
                 **fields: Any) -> Verdict:
         model = model or provenance.model

@@ -46,7 +46,7 @@ class RunSummary:
 def summarize(results: Iterable[SampleResult]) -> RunSummary:
     """EM rates are over samples with both scores (alignment and coherence), as in Betley et al."""
     results = list(results)
-    counts = Counter(r.aggregate.label or "unscored" for r in results)
+    counts: Counter[str] = Counter(r.aggregate.label or "unscored" for r in results)
     with_scores = [r.aggregate for r in results if r.aggregate.betley_misaligned is not None]
     versions = Counter(v.provenance.prompt_version for r in results for v in r.verdicts)
     return RunSummary(
@@ -102,7 +102,8 @@ def agreement(samples: list[Sample], results: dict[str, SampleResult], *, binary
 
     y_true = [norm(s.reference_label) for s, _ in pairs]
     y_pred = [norm(p) for _, p in pairs]
-    labels = ["violation", "ok"] if binary else [lab for lab in LABELS if lab in set(y_true) | set(y_pred)]
+    labels: list[str] = (["violation", "ok"] if binary
+                         else [lab for lab in LABELS if lab in set(y_true) | set(y_pred)])
     per_clause: dict[str, dict[str, float]] = {}
     groups: dict[str, list[int]] = defaultdict(list)
     for i, (s, _) in enumerate(pairs):

@@ -8,7 +8,7 @@ from typing import Any
 
 from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
-from overseer.providers.openai import map_status_error, server_message
+from overseer.providers.wire import map_status_error, server_message
 from overseer.types import Message, Usage
 
 DEFAULT_MODEL = "claude-sonnet-4-5"

@@ -12,7 +12,7 @@ from typing import Any
 
 from overseer.errors import ConfigError, ProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
-from overseer.providers.openai import escape_raw_controls
+from overseer.providers.wire import escape_raw_controls
 from overseer.types import Message, Usage
 
 INSTALL_HINT = "pip install 'overseer[local]'"
@@ -92,7 +92,7 @@ def find_bundled_gguf() -> Path:
 
 class LocalProvider:
     backend = "local"
-    base_url = None
+    base_url: str | None = None
     closed_choices = True  # a 135M model needs clause ids and quotes offered as closed lists (see Judge.schema)
 
     def __init__(self, model_path: str | None = None, n_ctx: int = 8192, seed: int = 0) -> None:

@@ -8,14 +8,12 @@ valid JSON is the judge's problem (it re-asks, then stores the verdict unscored)
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
-from collections.abc import Mapping
 from typing import Any
 
 from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
+from overseer.providers.wire import escape_raw_controls, map_status_error, server_message
 from overseer.types import Message, Usage
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -26,68 +24,10 @@ MODES = ("json_schema", "json_object", "prompt")
 # official API treats `system` as `developer` for models that distinguish them, so always sending `system` is
 # safe everywhere. A bare `tool` message needs a tool_call_id nobody gave us, so it becomes user text.
 ROLE_MAP = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
-CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-TRANSIENT_STATUS = {408, 409, 429}  # plus every 5xx; the same set the SDKs would retry themselves
 
 
 class _FormatRejected(Exception):
     """The server refused this response_format; the next mode may work."""
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds the server asked us to wait: `retry-after-ms`, `retry-after` seconds, or an HTTP date."""
-    if not headers:
-        return None
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(float(ms) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def server_message(exc: Any) -> str:
-    """The human-readable part of an SDK status error: body.error.message, else the SDK's message."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
-        if isinstance(err, str):
-            return err
-    return str(getattr(exc, "message", None) or exc)
-
-
-def escape_raw_controls(text: str) -> str:
-    """Escape raw control characters (newline, tab, ...) inside JSON strings. llama-cpp-python's schema grammar
-    lets string characters be anything but `"` and `\\`, so its "JSON" can hold a literal newline that strict
-    parsers reject; escaping gives exactly the value a lenient parser would read, and valid JSON is unchanged."""
-    out, in_string, escaped = [], False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            elif ch < " ":
-                ch = CONTROL_ESCAPES.get(ch) or f"\\u{ord(ch):04x}"
-        elif ch == '"':
-            in_string = True
-        out.append(ch)
-    return "".join(out)
 
 
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -113,22 +53,6 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
         return out
 
     return fix(schema)  # fix() builds new dicts and lists, so the caller's schema is never modified
-
-
-def map_status_error(status: int, message: str, headers: Mapping[str, str] | None, *, key_env: str,
-                     where: str, placeholder_key: bool = False) -> ProviderError:
-    """One HTTP status → the error class the single retry layer understands (shared with anthropic.py)."""
-    if status == 401:
-        if placeholder_key:
-            return AuthenticationError(f"{where} requires an API key: set {key_env} ({message})", status=401)
-        return AuthenticationError(f"the key in {key_env} was rejected by {where}: {message}", status=401)
-    if status in TRANSIENT_STATUS or status >= 500:
-        if status >= 500 and "validation error" in message:
-            # llama-cpp-python's server reports request validation errors as 500s; repeating cannot help.
-            return ProviderError(f"{where} rejected the request ({status}): {message}", status=status)
-        return TransientProviderError(f"{where} returned {status}: {message}", status=status,
-                                      retry_after=parse_retry_after(headers))
-    return ProviderError(f"{where} rejected the request ({status}): {message}", status=status)
 
 
 class OpenAIProvider:

@@ -45,7 +45,7 @@ def flips(sample_id: str, fraction: float, seed: int = 0) -> bool:
 
 class ScriptedProvider:
     backend = "scripted"
-    base_url = None
+    base_url: str | None = None
 
     def __init__(self, rule: str = "echo", *, flip: float = 0.0, latency: float = 0.0, errors: float = 0.0,
                  seed: int = 0, count_path: str | None = None, reply_fn: ReplyFn | None = None,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import contextlib
-import io
 
 from overseer.cli import run_app
 

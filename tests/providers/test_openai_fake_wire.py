@@ -8,8 +8,9 @@ import pytest
 
 from overseer.errors import AuthenticationError, ProviderError
 from overseer.providers.base import CallContext, GenerationParams
-from overseer.providers.openai import OpenAIProvider, escape_raw_controls, parse_retry_after, strict_schema
+from overseer.providers.openai import OpenAIProvider, strict_schema
 from overseer.providers.retry import RetryPolicy, with_retries
+from overseer.providers.wire import escape_raw_controls, parse_retry_after
 from overseer.types import JudgeOutput, Message
 
 SCHEMA = JudgeOutput.model_json_schema()
