@@ -219,3 +219,33 @@ class PromptVersion(Record):
     def ref(self) -> str:
         """Short name used in provenance and reports, e.g. `judge@v1:1a2b3c4d`."""
         return f"{self.role}@v{self.version}:{self.hash[:8]}"
+
+
+EdgeCaseSource = Literal["seed", "review", "import"]
+
+
+class EdgeCase(Record):
+    """A labelled hard case the judge remembers. Only `reviewed` cases (a human labelled them) are retrieved by
+    default: unreviewed ones could be poisoned."""
+
+    version: int = 1
+    id: str  # "ec-" + sha256 of the normalized prompt + response: the same text is the same case
+    prompt: str | None = None
+    response: str
+    label: Label
+    alignment: int | None = None
+    coherence: int | None = None
+    generalization: Generalization | None = None
+    clause_ids: list[str] = Field(default_factory=list)
+    rationale: str = ""
+    source: EdgeCaseSource
+    source_ref: str | None = None  # seed file path, run id + sample id, ...
+    author: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    reviewed: bool = False
+    spec_hash: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def text(self) -> str:
+        """What gets embedded and shown: the question, then the response."""
+        return f"{self.prompt}\n\n{self.response}" if self.prompt else self.response

@@ -1,0 +1,343 @@
+"""The edge-case memory: a chromadb index over an append-only JSONL log, which is the source of truth.
+
+Layout of WORKSPACE/memory/:
+    cases.jsonl   one operation per line: {"op": "put", "case": {...}} or {"op": "rm", "id": "..."}
+    index/        chromadb PersistentClient (cosine space); rebuilt from cases.jsonl by `rebuild()`
+    meta.json     which embedding built the index, and how many bytes of the log it holds
+    writer.lock   one writer at a time (flock); readers never take it
+
+A write appends to the log (fsync) before touching the index, and records the indexed log size after; a
+writer that finds the log ahead of the index (a crash between the two) replays the tail on open."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from overseer.memory.embedders import DEFAULT_EMBEDDING, Embedder, make_embedder
+
+from overseer.errors import ConfigError, OverseerError
+from overseer.types import EdgeCase, sha256_text
+
+COLLECTION = "edge_cases"
+BATCH = 2000
+
+
+class MemoryLockedError(OverseerError):
+    """Another process is writing this memory."""
+
+
+def case_id(prompt: str | None, response: str, record_id: str | None = None) -> str:
+    """A record that carries its own id keeps it (re-seeding the same file updates, never duplicates); without
+    one, the same normalized text (case and whitespace folded) is the same case."""
+    if record_id is not None:
+        return "ec-" + sha256_text(f"id:{record_id}")[:20]
+    normalized = " ".join(f"{prompt or ''}\n{response}".lower().split())
+    return "ec-" + sha256_text(normalized)[:20]
+
+
+@dataclass
+class AddReport:
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0  # already present with identical content
+
+
+class EdgeCaseStore:
+    def __init__(self, root: str | Path, *, embedding: str | None = None, writable: bool = False,
+                 lock_timeout: float = 30.0, embedder: Embedder | None = None) -> None:
+        self.root = Path(root)
+        self.log_path, self.meta_path = self.root / "cases.jsonl", self.root / "meta.json"
+        self.writable = writable
+        self._lock_file: Any = None
+        if writable:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._acquire_lock(lock_timeout)
+        self.meta = self._read_meta()
+        chosen = embedding or self.meta.get("embedding") or DEFAULT_EMBEDDING
+        if self.meta.get("embedding") not in (None, chosen):
+            raise ConfigError(f"the memory at {self.root} was built with embedding {self.meta['embedding']!r}, not "
+                              f"{chosen!r}; mixing them would make similarity meaningless (rebuild it with "
+                              f"`overseer memory rebuild --embedding {chosen}`)")
+        self.embedding_name = chosen
+        self._embedder = embedder
+        self._collection: Any = None
+        if writable:
+            self._catch_up()
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+    def _acquire_lock(self, timeout: float) -> None:
+        handle = (self.root / "writer.lock").open("a+")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "?"
+                    handle.close()
+                    raise MemoryLockedError(
+                        f"the memory at {self.root} is being written by another overseer process (pid {holder}); "
+                        f"waited {timeout:.0f}s — try again when it finishes") from None
+                time.sleep(0.1)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def close(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> EdgeCaseStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.embedding_name)
+        return self._embedder
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            import chromadb
+            from chromadb.config import Settings
+
+            # Telemetry off: an offline run must not even try the network. Embeddings are always passed in,
+            # so chroma never loads (or downloads) its own default model.
+            client = chromadb.PersistentClient(path=str(self.root / "index"),
+                                               settings=Settings(anonymized_telemetry=False))
+            self._collection = client.get_or_create_collection(COLLECTION, metadata={"hnsw:space": "cosine"},
+                                                               embedding_function=None)
+        return self._collection
+
+    def _read_meta(self) -> dict[str, Any]:
+        if not self.meta_path.exists():
+            return {}
+        return json.loads(self.meta_path.read_text(encoding="utf-8"))
+
+    def _write_meta(self, **changes: Any) -> None:
+        self.meta.update(changes, embedding=self.embedding_name)
+        tmp = self.meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.meta), encoding="utf-8")
+        os.replace(tmp, self.meta_path)  # atomic: a crash leaves the old or the new meta, never half of one
+
+    def _require_writer(self) -> None:
+        if not self.writable:
+            raise OverseerError("this memory was opened read-only")
+
+    # --- the log ------------------------------------------------------------------------------------------
+    def _log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def _read_log(self, start: int = 0) -> Iterator[dict[str, Any]]:
+        if not self.log_path.exists():
+            return
+        with self.log_path.open("rb") as f:
+            f.seek(start)
+            for raw in f:
+                if raw.endswith(b"\n"):
+                    yield json.loads(raw)
+
+    def _repair_torn_tail(self) -> None:
+        data_size = self._log_size()
+        if not data_size:
+            return
+        with self.log_path.open("rb+") as f:
+            f.seek(max(0, data_size - 1))
+            if f.read(1) == b"\n":
+                return
+            f.seek(0)
+            content = f.read()
+            f.truncate(content.rfind(b"\n") + 1)
+
+    def _append(self, ops: list[dict[str, Any]]) -> None:
+        with self.log_path.open("a", encoding="utf-8") as f:
+            f.writelines(json.dumps(op, default=str) + "\n" for op in ops)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _catch_up(self) -> None:
+        """Replay log entries the index missed (a crash after the log write, before the index write)."""
+        self._repair_torn_tail()
+        indexed = int(self.meta.get("indexed_bytes", 0))
+        if indexed < self._log_size():
+            self._apply(list(self._read_log(indexed)))
+        self._write_meta(indexed_bytes=self._log_size())
+
+    def cases(self) -> dict[str, EdgeCase]:
+        """The current cases, folded from the log (later operations win)."""
+        current: dict[str, EdgeCase] = {}
+        for op in self._read_log():
+            if op["op"] == "put":
+                case = EdgeCase.model_validate(op["case"])
+                current[case.id] = case
+            else:
+                current.pop(op["id"], None)
+        return current
+
+    # --- writing ------------------------------------------------------------------------------------------
+    def add(self, cases: list[EdgeCase]) -> AddReport:
+        """Insert or update by id; identical content is skipped (and not re-logged)."""
+        self._require_writer()
+        report = AddReport()
+        unique = list({c.id: c for c in cases}.values())
+        for start in range(0, len(unique), BATCH):
+            batch = unique[start:start + BATCH]
+            existing = self._get_many([c.id for c in batch])
+            changed = []
+            for case in batch:
+                before = existing.get(case.id)
+                if before is None:
+                    report.added += 1
+                elif _content(before) == _content(case):
+                    report.skipped += 1
+                    continue
+                else:
+                    report.updated += 1
+                    case = case.model_copy(update={"created_at": before.created_at})
+                changed.append(case)
+            if changed:
+                self._append([{"op": "put", "case": c.model_dump(mode="json")} for c in changed])
+                self._apply([{"op": "put", "case": c.model_dump(mode="json")} for c in changed])
+                self._write_meta(indexed_bytes=self._log_size())
+        return report
+
+    def remove(self, ids: list[str]) -> int:
+        self._require_writer()
+        present = list(self._get_many(ids))
+        if present:
+            ops = [{"op": "rm", "id": i} for i in present]
+            self._append(ops)
+            self._apply(ops)
+            self._write_meta(indexed_bytes=self._log_size())
+        return len(present)
+
+    def _apply(self, ops: list[dict[str, Any]]) -> None:
+        """Bring the index in line with a run of log operations (in order; the last op per id wins)."""
+        final: dict[str, dict[str, Any] | None] = {}
+        for op in ops:
+            final[op["case"]["id"] if op["op"] == "put" else op["id"]] = op.get("case")
+        removed = [i for i, c in final.items() if c is None]
+        if removed:
+            self.collection.delete(ids=removed)
+        puts = [EdgeCase.model_validate(c) for c in final.values() if c is not None]
+        for start in range(0, len(puts), BATCH):
+            chunk = puts[start:start + BATCH]
+            vectors = self.embedder.embed([c.text() for c in chunk])
+            self.collection.upsert(ids=[c.id for c in chunk], embeddings=vectors,
+                                   documents=[c.model_dump_json() for c in chunk],
+                                   metadatas=[_index_metadata(c) for c in chunk])
+
+    def rebuild(self) -> int:
+        """Drop the index and recreate it from the log (e.g. with another embedding). Returns the case count."""
+        self._require_writer()
+        import chromadb
+        from chromadb.config import Settings
+
+        client = chromadb.PersistentClient(path=str(self.root / "index"), settings=Settings(anonymized_telemetry=False))
+        if COLLECTION in [c if isinstance(c, str) else c.name for c in client.list_collections()]:
+            client.delete_collection(COLLECTION)
+        self._collection = None
+        cases = self.cases()
+        self._apply([{"op": "put", "case": c.model_dump(mode="json")} for c in cases.values()])
+        self._write_meta(indexed_bytes=self._log_size())
+        return len(cases)
+
+    # --- reading ------------------------------------------------------------------------------------------
+    def _get_many(self, ids: list[str]) -> dict[str, EdgeCase]:
+        if not ids:
+            return {}
+        got = self.collection.get(ids=ids, include=["documents"])
+        return {i: EdgeCase.model_validate_json(doc) for i, doc in zip(got["ids"], got["documents"], strict=True)}
+
+    def get(self, case_id_: str) -> EdgeCase | None:
+        return self._get_many([case_id_]).get(case_id_)
+
+    def count(self, *, reviewed: bool | None = None) -> int:
+        if reviewed is None:
+            return int(self.collection.count())
+        return len(self.collection.get(where={"reviewed": reviewed}, include=[])["ids"])
+
+    def search(self, text: str, k: int = 5, *, reviewed_only: bool = False) -> list[tuple[EdgeCase, float]]:
+        """Nearest cases to `text` with cosine similarity, best first."""
+        return self.search_vector(self.embedder.embed([text])[0], k, reviewed_only=reviewed_only)
+
+    def search_vector(self, vector: np.ndarray, k: int, *, reviewed_only: bool = False,
+                      with_embeddings: bool = False) -> list[tuple[EdgeCase, float]]:
+        total = self.count()
+        if total == 0:
+            return []
+        include = ["documents", "distances"] + (["embeddings"] if with_embeddings else [])
+        result = self.collection.query(query_embeddings=[vector], n_results=min(k, total),
+                                       where={"reviewed": True} if reviewed_only else None, include=include)
+        out = []
+        for j, doc in enumerate(result["documents"][0]):
+            case = EdgeCase.model_validate_json(doc)
+            if with_embeddings:
+                case.metadata = {**case.metadata, "_embedding": result["embeddings"][0][j]}
+            out.append((case, 1.0 - float(result["distances"][0][j])))
+        return out
+
+    def similar(self, text: str, k: int = 4, *, per_source: int = 2, duplicate_similarity: float = 0.95,
+                vector: np.ndarray | None = None) -> list[tuple[EdgeCase, float]]:
+        """Top-k *reviewed* cases for the judge prompt: at most one per near-duplicate cluster and
+        `per_source` per origin, so five copies of one (possibly poisoned) case cannot crowd out the rest."""
+        query = vector if vector is not None else self.embedder.embed([text])[0]
+        candidates = self.search_vector(query, k * 5, reviewed_only=True, with_embeddings=True)
+        chosen: list[tuple[EdgeCase, float]] = []
+        vectors: list[np.ndarray] = []
+        per_origin: dict[str, int] = {}
+        for case, score in candidates:
+            vec = np.asarray(case.metadata.pop("_embedding"), dtype=np.float32)
+            origin = case.source_ref or case.source
+            if per_origin.get(origin, 0) >= per_source:
+                continue
+            if any(float(vec @ v) >= duplicate_similarity for v in vectors):
+                continue
+            chosen.append((case, score))
+            vectors.append(vec)
+            per_origin[origin] = per_origin.get(origin, 0) + 1
+            if len(chosen) == k:
+                break
+        return chosen
+
+    def labelled_embeddings(self, *, reviewed_only: bool = True) -> tuple[list[str], np.ndarray, list[str]]:
+        """(ids, embeddings, labels) of the cases a fast judge may learn from."""
+        got = self.collection.get(where={"reviewed": True} if reviewed_only else None,
+                                  include=["embeddings", "metadatas"])
+        labels = [m["label"] for m in got["metadatas"]]
+        vectors = np.asarray(got["embeddings"], dtype=np.float32) if got["ids"] else np.zeros((0, 1), np.float32)
+        return list(got["ids"]), vectors, labels
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the memory does: the fast judge retrains when it sees a new version."""
+        return f"{self.meta.get('indexed_bytes', 0)}:{self.embedding_name}"
+
+
+def _content(case: EdgeCase) -> dict[str, Any]:
+    return case.model_dump(mode="json", exclude={"created_at"})
+
+
+def _index_metadata(case: EdgeCase) -> dict[str, Any]:
+    return {"reviewed": case.reviewed, "label": case.label, "source": case.source,
+            "origin": case.source_ref or case.source}
+
+
