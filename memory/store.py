@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from overseer.memory.embedders import DEFAULT_EMBEDDING, Embedder, make_embedder
+from overseer.memory.fast_judge import response_head
 
 from overseer.errors import ConfigError, OverseerError
 from overseer.types import EdgeCase, sha256_text
@@ -295,10 +296,12 @@ class EdgeCaseStore:
             out.append((case, 1.0 - float(result["distances"][0][j])))
         return out
 
-    def similar(self, text: str, k: int = 4, *, per_source: int = 2, duplicate_similarity: float = 0.95,
+    def similar(self, text: str, k: int = 4, *, per_source: int = 2, duplicate_similarity: float = 0.85,
                 vector: np.ndarray | None = None) -> list[tuple[EdgeCase, float]]:
         """Top-k *reviewed* cases for the judge prompt: at most one per near-duplicate cluster and
-        `per_source` per origin, so five copies of one (possibly poisoned) case cannot crowd out the rest."""
+        `per_source` per origin, so five copies of one (possibly poisoned) case cannot crowd out the rest.
+        0.85: with WordLlama, copies that differ by a number or a suffix score ≥ 0.89, while different
+        sentences on one topic score well under 0.5."""
         query = vector if vector is not None else self.embedder.embed([text])[0]
         candidates = self.search_vector(query, k * 5, reviewed_only=True, with_embeddings=True)
         chosen: list[tuple[EdgeCase, float]] = []
@@ -318,13 +321,11 @@ class EdgeCaseStore:
                 break
         return chosen
 
-    def labelled_embeddings(self, *, reviewed_only: bool = True) -> tuple[list[str], np.ndarray, list[str]]:
-        """(ids, embeddings, labels) of the cases a fast judge may learn from."""
-        got = self.collection.get(where={"reviewed": True} if reviewed_only else None,
-                                  include=["embeddings", "metadatas"])
-        labels = [m["label"] for m in got["metadatas"]]
-        vectors = np.asarray(got["embeddings"], dtype=np.float32) if got["ids"] else np.zeros((0, 1), np.float32)
-        return list(got["ids"]), vectors, labels
+    def labelled_heads(self, *, reviewed_only: bool = True) -> tuple[list[str], list[str], list[str]]:
+        """(ids, response openings, labels) of the cases the fast judge may learn from."""
+        got = self.collection.get(where={"reviewed": True} if reviewed_only else None, include=["metadatas"])
+        metadatas = got["metadatas"] or []
+        return list(got["ids"]), [m["head"] for m in metadatas], [m["label"] for m in metadatas]
 
     @property
     def version(self) -> str:
@@ -338,6 +339,6 @@ def _content(case: EdgeCase) -> dict[str, Any]:
 
 def _index_metadata(case: EdgeCase) -> dict[str, Any]:
     return {"reviewed": case.reviewed, "label": case.label, "source": case.source,
-            "origin": case.source_ref or case.source}
+            "origin": case.source_ref or case.source, "head": response_head(case.response)}
 
 

@@ -78,6 +78,10 @@ def judge(
     label_field: Annotated[Optional[str], typer.Option(help="Column with reference labels (samples that "  # noqa: UP045
                                                        "disagree with it go to review).")] = None,
     label_rule: LabelRule = "auto",
+    cascade: Annotated[Optional[float], typer.Option(help="Let the memory fast judge decide a sample alone when "  # noqa: UP045
+                                                     "its confidence reaches TAU (e.g. 0.9; see `overseer memory "
+                                                     "calibrate`). Those samples cost no LLM call.")] = None,
+    no_memory: Annotated[bool, typer.Option("--no-memory", help="Ignore the workspace's edge-case memory.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -88,8 +92,10 @@ def judge(
                              cache=False if no_cache else None)
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=_label_rule(label_rule))
+    if cascade is not None and not 0.5 <= cascade <= 1.0:
+        raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
-                         skip_invalid=skip_invalid)
+                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade)
     progress = Progress(TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
                         console=err, transient=False, disable=as_json)

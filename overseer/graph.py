@@ -30,7 +30,7 @@ class RunContext:
     judges: dict[str, Judge]
     selector: ClauseSelector
     store: RunStore
-    memory: Any = None  # overseer.memory store; None until an edge-case memory is configured
+    memory: Any = None  # overseer.memory.judge_memory.JudgeMemory, or None without an edge-case memory
     low_confidence: float = 0.6
     threshold_margin: float = 5.0
     results: dict[str, SampleResult] = field(default_factory=dict)  # committed, not yet reported
@@ -41,6 +41,7 @@ class JudgeInput(TypedDict):
 
 
 class JudgeState(JudgeInput, total=False):
+    decided: list[str]  # samples the memory cascade decided: no LLM judge is asked about them
     clause_ids: dict[str, list[str]]
     edge_case_ids: dict[str, list[str]]
     verdicts: Annotated[list[Verdict], operator.add]
@@ -55,18 +56,25 @@ class JudgeTask(TypedDict):
 
 
 async def retrieve(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Pick the spec clauses and reviewed edge cases the judges will see, per sample."""
+    """Pick the spec clauses and reviewed edge cases the judges will see; let a confident memory decide alone."""
     ctx = runtime.context
     samples = [ctx.samples[i] for i in state["sample_ids"]]
-    return {"clause_ids": {s.id: [c.id for c in ctx.selector.select(s)] for s in samples},
-            "edge_case_ids": {s.id: ctx.memory.similar_ids(s) if ctx.memory is not None else [] for s in samples}}
+    memory_verdicts = [v for s in samples if ctx.memory is not None
+                       and (v := ctx.memory.cascade_verdict(s, ctx.selector.spec.hash)) is not None]
+    decided = {v.sample_id for v in memory_verdicts}
+    undecided = [s for s in samples if s.id not in decided]
+    return {"decided": sorted(decided), "verdicts": memory_verdicts,
+            "clause_ids": {s.id: [c.id for c in ctx.selector.select(s)] for s in undecided},
+            "edge_case_ids": {s.id: ctx.memory.similar_ids(s) if ctx.memory is not None else [] for s in undecided}}
 
 
-async def fan_out(state: JudgeState, runtime: Runtime[RunContext]) -> list[Send]:
-    """One judge task per sample per configured judge (models × prompt variants)."""
-    return [Send("judge", JudgeTask(sample_id=sid, judge_id=judge_id, clause_ids=state["clause_ids"][sid],
-                                    edge_case_ids=state["edge_case_ids"][sid]))
-            for sid in state["sample_ids"] for judge_id in runtime.context.judges]
+async def fan_out(state: JudgeState, runtime: Runtime[RunContext]) -> list[Send | str]:
+    """One judge task per undecided sample per configured judge (models × prompt variants)."""
+    sends: list[Send | str] = [
+        Send("judge", JudgeTask(sample_id=sid, judge_id=judge_id, clause_ids=state["clause_ids"][sid],
+                                edge_case_ids=state["edge_case_ids"][sid]))
+        for sid in state["sample_ids"] if sid in state["clause_ids"] for judge_id in runtime.context.judges]
+    return sends or ["aggregate"]  # the memory decided every sample: nothing to ask
 
 
 async def judge(task: JudgeTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -89,7 +97,9 @@ async def aggregate(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str
     aggregates = {}
     for sid in state["sample_ids"]:
         sample = ctx.samples[sid]
-        memory_label = ctx.memory.predict(sample) if ctx.memory is not None else None
+        # A sample the memory decided has its vote already; the others get it as a check on the judges.
+        asked_memory = ctx.memory is not None and sid not in state.get("decided", [])
+        memory_label = ctx.memory.predict(sample) if asked_memory else None
         aggregates[sid] = combine(sample, by_sample[sid], low_confidence=ctx.low_confidence,
                                   threshold_margin=ctx.threshold_margin, memory_label=memory_label)
     return {"aggregates": aggregates}
@@ -113,10 +123,12 @@ def _commit(state: JudgeState, ctx: RunContext, *, for_review: bool) -> dict[str
         if bool(agg.review_reasons) != for_review:
             continue
         verdicts = sorted((v for v in state["verdicts"] if v.sample_id == sid),
-                          key=lambda v: order.index(v.provenance.judge_id))
+                          key=lambda v: order.index(v.provenance.judge_id) if v.provenance.judge_id in order else -1)
         result = SampleResult(run_id=ctx.run_id, sample_id=sid, aggregate=agg, verdicts=verdicts)
         ctx.store.save_result(result)  # committed (with its queue entry) before anyone reports it
         ctx.results[sid] = result
+        if ctx.memory is not None:
+            ctx.memory.forget(sid)
     return {}
 
 
@@ -138,7 +150,7 @@ builder.add_node("aggregate", aggregate)
 builder.add_node("record", record)
 builder.add_node("queue_review", queue_review)
 builder.add_edge(START, "retrieve")
-builder.add_conditional_edges("retrieve", fan_out, ["judge"])
+builder.add_conditional_edges("retrieve", fan_out, ["judge", "aggregate"])
 builder.add_edge("judge", "aggregate")
 builder.add_conditional_edges("aggregate", route, ["record", "queue_review"])
 builder.add_edge("record", END)

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from overseer.batch import (
     OutputFile,
@@ -21,7 +22,7 @@ from overseer.batch import (
 )
 from overseer.clauses import ClauseSelector
 from overseer.config import Settings
-from overseer.errors import InputError, RunError
+from overseer.errors import ConfigError, InputError, RunError
 from overseer.graph import RunContext
 from overseer.runs import RunStore
 from overseer.samples_io import FieldMap, read_samples
@@ -38,6 +39,8 @@ class JobRequest:
     resume: str | None = None  # a run id, or "latest" for the newest unfinished run of this input
     limit: int | None = None
     skip_invalid: bool = False
+    use_memory: bool = True  # retrieve reviewed edge cases and let the fast judge vote, if a memory exists
+    cascade: float | None = None  # let the memory decide alone when its confidence reaches this
 
 
 @dataclass
@@ -101,6 +104,20 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
     return run_id, outcome, [s for _, s in loaded.samples]
 
 
+def open_memory(settings: Settings, request: JobRequest) -> Any:
+    """The workspace's edge-case memory for this run (read-only), or None when there is none to use."""
+    root = settings.workspace / "memory"
+    if not request.use_memory or not (root / "meta.json").exists():
+        if request.cascade is not None:
+            raise ConfigError(f"--cascade needs an edge-case memory, and {root} has none: seed one first "
+                              "(`overseer seed FILE --reviewed`)")
+        return None
+    from overseer.memory.judge_memory import JudgeMemory
+    from overseer.memory.store import EdgeCaseStore
+
+    return JudgeMemory(EdgeCaseStore(root), cascade_tau=request.cascade)
+
+
 def default_output(settings: Settings, run_id: str) -> Path:
     return settings.workspace / "outputs" / f"{run_id}.jsonl"
 
@@ -122,6 +139,7 @@ def run_job(request: JobRequest, settings: Settings, *,
         judges = build_judges(settings, spec, store, tally) if pending else {}
         ctx = RunContext(run_id=run_id, samples={s.id: s for s in samples}, judges=judges,
                          selector=ClauseSelector(spec, settings.max_clauses), store=store,
+                         memory=open_memory(settings, request) if pending else None,
                          low_confidence=settings.low_confidence, threshold_margin=settings.threshold_margin)
         if on_start:
             on_start(outcome)
