@@ -2,7 +2,10 @@
 
 Layout of WORKSPACE/memory/:
     cases.jsonl   one operation per line: {"op": "put", "case": {...}} or {"op": "rm", "id": "..."}
-    index/        chromadb PersistentClient (cosine space); rebuilt from cases.jsonl by `rebuild()`
+    index/        chromadb PersistentClient (cosine space), two collections: reviewed and unreviewed cases.
+                  Keeping them apart makes the poisoning guard structural (retrieval queries only the
+                  reviewed index) and fast: chroma's metadata filter made a query ~15x slower at 10k cases.
+                  Rebuilt from cases.jsonl by `rebuild()`.
     meta.json     which embedding built the index, and how many bytes of the log it holds
     writer.lock   one writer at a time (flock); readers never take it
 
@@ -27,7 +30,7 @@ from overseer.memory.fast_judge import response_head
 from overseer.errors import ConfigError, OverseerError
 from overseer.types import EdgeCase, sha256_text
 
-COLLECTION = "edge_cases"
+COLLECTIONS = {True: "edge_cases_reviewed", False: "edge_cases_unreviewed"}
 BATCH = 2000
 
 
@@ -69,7 +72,7 @@ class EdgeCaseStore:
                               f"`overseer memory rebuild --embedding {chosen}`)")
         self.embedding_name = chosen
         self._embedder = embedder
-        self._collection: Any = None
+        self._collections: dict[bool, Any] = {}
         if writable:
             self._catch_up()
 
@@ -114,19 +117,20 @@ class EdgeCaseStore:
             self._embedder = make_embedder(self.embedding_name)
         return self._embedder
 
-    @property
-    def collection(self) -> Any:
-        if self._collection is None:
-            import chromadb
-            from chromadb.config import Settings
+    def _client(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings
 
-            # Telemetry off: an offline run must not even try the network. Embeddings are always passed in,
-            # so chroma never loads (or downloads) its own default model.
-            client = chromadb.PersistentClient(path=str(self.root / "index"),
-                                               settings=Settings(anonymized_telemetry=False))
-            self._collection = client.get_or_create_collection(COLLECTION, metadata={"hnsw:space": "cosine"},
-                                                               embedding_function=None)
-        return self._collection
+        # Telemetry off: an offline run must not even try the network. Embeddings are always passed in,
+        # so chroma never loads (or downloads) its own default model.
+        return chromadb.PersistentClient(path=str(self.root / "index"), settings=Settings(anonymized_telemetry=False))
+
+    def index(self, reviewed: bool) -> Any:
+        """The chroma collection of reviewed (or unreviewed) cases."""
+        if reviewed not in self._collections:
+            self._collections[reviewed] = self._client().get_or_create_collection(
+                COLLECTIONS[reviewed], metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        return self._collections[reviewed]
 
     def _read_meta(self) -> dict[str, Any]:
         if not self.meta_path.exists():
@@ -236,26 +240,31 @@ class EdgeCaseStore:
         for op in ops:
             final[op["case"]["id"] if op["op"] == "put" else op["id"]] = op.get("case")
         removed = [i for i, c in final.items() if c is None]
-        if removed:
-            self.collection.delete(ids=removed)
+        for reviewed in (True, False):
+            if removed:
+                self.index(reviewed).delete(ids=removed)
         puts = [EdgeCase.model_validate(c) for c in final.values() if c is not None]
         for start in range(0, len(puts), BATCH):
             chunk = puts[start:start + BATCH]
             vectors = self.embedder.embed([c.text() for c in chunk])
-            self.collection.upsert(ids=[c.id for c in chunk], embeddings=vectors,
-                                   documents=[c.model_dump_json() for c in chunk],
-                                   metadatas=[_index_metadata(c) for c in chunk])
+            for reviewed in (True, False):
+                rows = [j for j, c in enumerate(chunk) if c.reviewed == reviewed]
+                if rows:
+                    # A case whose review status changed must leave the other index.
+                    self.index(not reviewed).delete(ids=[chunk[j].id for j in rows])
+                    self.index(reviewed).upsert(ids=[chunk[j].id for j in rows], embeddings=vectors[rows],
+                                                documents=[chunk[j].model_dump_json() for j in rows],
+                                                metadatas=[_index_metadata(chunk[j]) for j in rows])
 
     def rebuild(self) -> int:
         """Drop the index and recreate it from the log (e.g. with another embedding). Returns the case count."""
         self._require_writer()
-        import chromadb
-        from chromadb.config import Settings
-
-        client = chromadb.PersistentClient(path=str(self.root / "index"), settings=Settings(anonymized_telemetry=False))
-        if COLLECTION in [c if isinstance(c, str) else c.name for c in client.list_collections()]:
-            client.delete_collection(COLLECTION)
-        self._collection = None
+        client = self._client()
+        present = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+        for name in COLLECTIONS.values():
+            if name in present:
+                client.delete_collection(name)
+        self._collections = {}
         cases = self.cases()
         self._apply([{"op": "put", "case": c.model_dump(mode="json")} for c in cases.values()])
         self._write_meta(indexed_bytes=self._log_size())
@@ -265,57 +274,66 @@ class EdgeCaseStore:
     def _get_many(self, ids: list[str]) -> dict[str, EdgeCase]:
         if not ids:
             return {}
-        got = self.collection.get(ids=ids, include=["documents"])
-        return {i: EdgeCase.model_validate_json(doc) for i, doc in zip(got["ids"], got["documents"], strict=True)}
+        found: dict[str, EdgeCase] = {}
+        for reviewed in (True, False):
+            got = self.index(reviewed).get(ids=ids, include=["documents"])
+            found.update((i, EdgeCase.model_validate_json(doc))
+                         for i, doc in zip(got["ids"], got["documents"], strict=True))
+        return found
 
     def get(self, case_id_: str) -> EdgeCase | None:
         return self._get_many([case_id_]).get(case_id_)
 
     def count(self, *, reviewed: bool | None = None) -> int:
         if reviewed is None:
-            return int(self.collection.count())
-        return len(self.collection.get(where={"reviewed": reviewed}, include=[])["ids"])
+            return self.count(reviewed=True) + self.count(reviewed=False)
+        return int(self.index(reviewed).count())
 
     def search(self, text: str, k: int = 5, *, reviewed_only: bool = False) -> list[tuple[EdgeCase, float]]:
         """Nearest cases to `text` with cosine similarity, best first."""
         return self.search_vector(self.embedder.embed([text])[0], k, reviewed_only=reviewed_only)
 
-    def search_vector(self, vector: np.ndarray, k: int, *, reviewed_only: bool = False,
-                      with_embeddings: bool = False) -> list[tuple[EdgeCase, float]]:
-        total = self.count()
-        if total == 0:
-            return []
-        include = ["documents", "distances"] + (["embeddings"] if with_embeddings else [])
-        result = self.collection.query(query_embeddings=[vector], n_results=min(k, total),
-                                       where={"reviewed": True} if reviewed_only else None, include=include)
-        out = []
-        for j, doc in enumerate(result["documents"][0]):
-            case = EdgeCase.model_validate_json(doc)
-            if with_embeddings:
-                case.metadata = {**case.metadata, "_embedding": result["embeddings"][0][j]}
-            out.append((case, 1.0 - float(result["distances"][0][j])))
-        return out
+    def search_vector(self, vector: np.ndarray, k: int, *, reviewed_only: bool = False) -> list[tuple[EdgeCase, float]]:
+        include = ["documents", "distances"]
+        found: list[tuple[EdgeCase, float]] = []
+        for reviewed in (True,) if reviewed_only else (True, False):
+            index = self.index(reviewed)
+            total = index.count()
+            if total == 0:
+                continue
+            result = index.query(query_embeddings=[vector], n_results=min(k, total), include=include)
+            for j, doc in enumerate(result["documents"][0]):
+                found.append((EdgeCase.model_validate_json(doc), 1.0 - float(result["distances"][0][j])))
+        return sorted(found, key=lambda pair: -pair[1])[:k]
 
     def similar(self, text: str, k: int = 4, *, per_source: int = 2, duplicate_similarity: float = 0.85,
                 vector: np.ndarray | None = None) -> list[tuple[EdgeCase, float]]:
         """Top-k *reviewed* cases for the judge prompt: at most one per near-duplicate cluster and
         `per_source` per origin, so five copies of one (possibly poisoned) case cannot crowd out the rest.
         0.85: with WordLlama, copies that differ by a number or a suffix score ≥ 0.89, while different
-        sentences on one topic score well under 0.5."""
+        sentences on one topic score well under 0.5. Only the chosen documents are parsed: this runs once
+        per judged sample."""
         query = vector if vector is not None else self.embedder.embed([text])[0]
-        candidates = self.search_vector(query, k * 5, reviewed_only=True, with_embeddings=True)
+        try:
+            result = self.index(reviewed=True).query(query_embeddings=[query], n_results=k * 3,
+                                                     include=["documents", "distances", "embeddings", "metadatas"])
+        except Exception as exc:  # chroma raises on an empty index in some versions
+            if self.count(reviewed=True) == 0:
+                return []
+            raise OverseerError(f"memory query failed: {exc}") from exc
         chosen: list[tuple[EdgeCase, float]] = []
-        vectors: list[np.ndarray] = []
+        kept: list[np.ndarray] = []
         per_origin: dict[str, int] = {}
-        for case, score in candidates:
-            vec = np.asarray(case.metadata.pop("_embedding"), dtype=np.float32)
-            origin = case.source_ref or case.source
+        for doc, distance, embedding, meta in zip(result["documents"][0], result["distances"][0],
+                                                  result["embeddings"][0], result["metadatas"][0], strict=True):
+            origin = meta["origin"]
             if per_origin.get(origin, 0) >= per_source:
                 continue
-            if any(float(vec @ v) >= duplicate_similarity for v in vectors):
+            vec = np.asarray(embedding, dtype=np.float32)
+            if any(float(vec @ other) >= duplicate_similarity for other in kept):
                 continue
-            chosen.append((case, score))
-            vectors.append(vec)
+            chosen.append((EdgeCase.model_validate_json(doc), 1.0 - float(distance)))
+            kept.append(vec)
             per_origin[origin] = per_origin.get(origin, 0) + 1
             if len(chosen) == k:
                 break
@@ -323,9 +341,13 @@ class EdgeCaseStore:
 
     def labelled_heads(self, *, reviewed_only: bool = True) -> tuple[list[str], list[str], list[str]]:
         """(ids, response openings, labels) of the cases the fast judge may learn from."""
-        got = self.collection.get(where={"reviewed": True} if reviewed_only else None, include=["metadatas"])
-        metadatas = got["metadatas"] or []
-        return list(got["ids"]), [m["head"] for m in metadatas], [m["label"] for m in metadatas]
+        ids: list[str] = []
+        metadatas: list[dict[str, Any]] = []
+        for reviewed in (True,) if reviewed_only else (True, False):
+            got = self.index(reviewed).get(include=["metadatas"])
+            ids += got["ids"]
+            metadatas += got["metadatas"] or []
+        return ids, [m["head"] for m in metadatas], [m["label"] for m in metadatas]
 
     @property
     def version(self) -> str:
