@@ -20,7 +20,8 @@ from overseer.memory.store import EdgeCaseStore, case_id
 from overseer.types import EdgeCase
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "jbb_calibration.jsonl"
-WORDS = "model answer request policy harmful safe user assistant explain steps guide refuse sorry sure".split()
+WORDS = ["model", "answer", "request", "policy", "harmful", "safe", "user", "assistant", "explain", "steps",
+         "guide", "refuse", "sorry", "sure"]
 
 
 def synthetic_cases(n: int, seed: int = 0) -> list[EdgeCase]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from overseer.memory.fast_judge import FastJudge, response_head
-from overseer.memory.store import EdgeCaseStore
 
 from overseer.judge import EdgeCaseExample
+from overseer.memory.fast_judge import FastJudge, response_head
+from overseer.memory.store import EdgeCaseStore
 from overseer.types import EdgeCase, Label, Provenance, Sample, Verdict
 
 DEFAULT_CASCADE_TAU = 0.9  # chosen with bench/cascade.py (see the README's Memory section)

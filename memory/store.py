@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from overseer.memory.embedders import DEFAULT_EMBEDDING, Embedder, make_embedder
-from overseer.memory.fast_judge import response_head
 
 from overseer.errors import ConfigError, OverseerError
+from overseer.memory.embedders import DEFAULT_EMBEDDING, Embedder, make_embedder
+from overseer.memory.fast_judge import response_head
 from overseer.types import EdgeCase, sha256_text
 
 COLLECTIONS = {True: "edge_cases_reviewed", False: "edge_cases_unreviewed"}
@@ -64,6 +64,13 @@ class EdgeCaseStore:
         if writable:
             self.root.mkdir(parents=True, exist_ok=True)
             self._acquire_lock(lock_timeout)
+        try:
+            self._open(embedding, embedder)
+        except BaseException:
+            self.close()  # never keep the writer lock of a store that failed to open
+            raise
+
+    def _open(self, embedding: str | None, embedder: Embedder | None) -> None:
         self.meta = self._read_meta()
         chosen = embedding or self.meta.get("embedding") or DEFAULT_EMBEDDING
         if self.meta.get("embedding") not in (None, chosen):
@@ -73,7 +80,7 @@ class EdgeCaseStore:
         self.embedding_name = chosen
         self._embedder = embedder
         self._collections: dict[bool, Any] = {}
-        if writable:
+        if self.writable:
             self._catch_up()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -156,9 +163,15 @@ class EdgeCaseStore:
             return
         with self.log_path.open("rb") as f:
             f.seek(start)
+            offset = start
             for raw in f:
                 if raw.endswith(b"\n"):
-                    yield json.loads(raw)
+                    try:
+                        yield json.loads(raw)
+                    except ValueError as exc:
+                        raise OverseerError(f"{self.log_path}: unreadable entry at byte {offset} ({exc}); "
+                                            "repair or remove that line, then `overseer memory rebuild`") from exc
+                offset += len(raw)
 
     def _repair_torn_tail(self) -> None:
         data_size = self._log_size()
@@ -256,15 +269,19 @@ class EdgeCaseStore:
                                                 documents=[chunk[j].model_dump_json() for j in rows],
                                                 metadatas=[_index_metadata(chunk[j]) for j in rows])
 
-    def rebuild(self) -> int:
-        """Drop the index and recreate it from the log (e.g. with another embedding). Returns the case count."""
+    def rebuild(self, embedding: str | None = None) -> int:
+        """Drop the index and recreate it from the log, optionally with another embedding. Returns the count."""
         self._require_writer()
+        if embedding is not None and embedding != self.embedding_name:
+            self._embedder = make_embedder(embedding)  # a bad name fails before anything is dropped
+            self.embedding_name = embedding
         client = self._client()
         present = {c if isinstance(c, str) else c.name for c in client.list_collections()}
         for name in COLLECTIONS.values():
             if name in present:
                 client.delete_collection(name)
         self._collections = {}
+        self._write_meta(indexed_bytes=0)  # the index is empty now: a crash midway replays the log on next open
         cases = self.cases()
         self._apply([{"op": "put", "case": c.model_dump(mode="json")} for c in cases.values()])
         self._write_meta(indexed_bytes=self._log_size())

@@ -39,7 +39,7 @@ err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 RUN_ID = re.compile(r"^run-\d{8}-\d{6}-[0-9a-f]{4}$")
 Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)
     "--workspace", "-w", help="Run store, checkpoints, memory and prompt versions live here "
-    "[default: $OVERSEER_HOME or ./.overseer].", show_default=False)]
+    "\\[default: $OVERSEER_HOME or ./.overseer].", show_default=False)]
 PromptField = Annotated[str, typer.Option(help="Column holding the question / prompt.")]
 ResponseField = Annotated[str, typer.Option(help="Column holding the response to judge.")]
 IdField = Annotated[str, typer.Option(help="Column holding a unique id (default: line-N when absent).")]
@@ -52,9 +52,9 @@ LabelRule = Annotated[str, typer.Option(help="How to read reference labels: auto
 def judge(
     input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write one result per line here "  # noqa: UP045
-                                                   "[default: WORKSPACE/outputs/RUN.jsonl].")] = None,
+                                                   "\\[default: WORKSPACE/outputs/RUN.jsonl].")] = None,
     spec: Annotated[Optional[str], typer.Option(help="Spec Markdown file or shipped spec name "  # noqa: UP045
-                                                "[default: emergent_misalignment].")] = None,
+                                                "\\[default: emergent_misalignment].")] = None,
     backend: Annotated[Optional[str], typer.Option(help="anthropic | openai | local | scripted:RULE (tests, dry "  # noqa: UP045
                                                    "runs: echo, flip=F, garbage; ,latency=S ,errors=P). "
                                                    "Default: ANTHROPIC_API_KEY → anthropic, OPENAI_API_KEY or "
@@ -65,7 +65,7 @@ def judge(
                                                   "optionally BACKEND@MODEL, e.g. 'openai@gpt-4o anthropic'.")] = None,
     rubric: Annotated[str, typer.Option(help="spec (labels against the spec) or betley (Betley et al. "
                                         "alignment/coherence 0-100).")] = "spec",
-    concurrency: Annotated[Optional[int], typer.Option(help="Model calls in flight [default: 8].")] = None,  # noqa: UP045
+    concurrency: Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].")] = None,  # noqa: UP045
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run: the latest unfinished run "  # noqa: UP045
                                                   "of INPUT, or --resume RUN.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the model even for cached prompts.")] = False,
@@ -187,7 +187,7 @@ def _render_summary(summary: RunSummary, totals: dict[str, float]) -> None:
 def evaluate(
     input: Annotated[Path, typer.Argument(help="Samples with reference labels (JSONL or CSV).", show_default=False)],
     label_field: Annotated[str, typer.Option(help="Column with the reference label.")],
-    run: Annotated[Optional[str], typer.Option(help="Run to evaluate [default: the latest run of INPUT].")] = None,  # noqa: UP045,E501
+    run: Annotated[Optional[str], typer.Option(help="Run to evaluate \\[default: the latest run of INPUT].")] = None,  # noqa: UP045,E501
     results: Annotated[Optional[Path], typer.Option(help="Evaluate a results JSONL (from judge -o) instead "  # noqa: UP045
                                                     "of a run.")] = None,
     plot_path: Annotated[Optional[Path], typer.Option("--plot", help="Draw the confusion matrix and EM rate "  # noqa: UP045
@@ -304,7 +304,7 @@ def runs_show(run: Annotated[str, typer.Argument(help="Run id (see `overseer run
 
 @runs_app.command("export")
 def runs_export(run: Annotated[str, typer.Argument(help="Run id.")],
-                output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File [default: stdout].")] = None,  # noqa: UP045,E501
+                output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File \\[default: stdout].")] = None,  # noqa: UP045,E501
                 workspace: Workspace = None) -> None:
     """Write a run's results as JSONL (one sample per line: aggregate and every verdict)."""
     store = open_store(load_settings(workspace=workspace))
@@ -339,6 +339,12 @@ def spec_clauses(file: Annotated[str, typer.Argument(help="Spec file or shipped 
         return
     for c in spec.clauses:
         out.print(f"{c.id}\t{c.path}", highlight=False)
+
+
+from overseer.cli_memory import memory_app, seed  # noqa: E402
+
+app.add_typer(memory_app, name="memory")
+app.command()(seed)
 
 
 def _normalise_resume(argv: list[str]) -> list[str]:

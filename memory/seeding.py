@@ -1,0 +1,148 @@
+"""Read a seed file (JSONL, CSV or YAML) into EdgeCases, record by record.
+
+JSONL and CSV go through `overseer.samples_io.read_samples`, so a seed file is mapped with exactly the same column
+flags as `overseer judge`. YAML (a list of mappings, or a mapping with a `cases:` list) is parsed here, but each
+record still goes through `to_sample`. A bad record never stops the others: it becomes an InputError naming the
+file, line and field, and the caller adds the valid ones."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from overseer.errors import ConfigError, InputError
+from overseer.memory.store import case_id
+from overseer.samples_io import FieldMap, LoadResult, read_samples, to_sample
+from overseer.types import EdgeCase, Sample
+
+YAML_SUFFIXES = (".yaml", ".yml")
+# Columns an edge case may carry besides its label; anything else in the record is ignored.
+OPTIONAL_COLUMNS = ("alignment", "coherence", "generalization", "clause_ids", "rationale")
+SeedError = tuple[int, InputError, str]  # (line, error, raw record)
+
+
+def read_seed_file(path: str | Path, fields: FieldMap, *, reviewed: bool, author: str | None,
+                   spec_hash: str | None) -> tuple[list[EdgeCase], list[SeedError]]:
+    """(valid cases, invalid records sorted by line). Raises InputError only when the whole file is unreadable."""
+    if fields.label is None:
+        raise ConfigError("seeding needs a label column (--label-field): an edge case without a label teaches "
+                          "the judge nothing")
+    path = Path(path)
+    loaded = _read_yaml(path, fields) if path.suffix.lower() in YAML_SUFFIXES else read_samples(path, fields)
+    # The resolved path, so re-seeding the same file from another directory is recognised as unchanged.
+    source_ref = str(path.resolve())
+    cases: list[EdgeCase] = []
+    errors: list[SeedError] = list(loaded.errors)
+    first_line: dict[str, int] = {}
+    for line, sample in loaded.samples:
+        try:
+            case = _to_case(sample, fields, path=str(path), line=line, source_ref=source_ref, reviewed=reviewed,
+                            author=author, spec_hash=spec_hash)
+            if case.id in first_line:
+                # Same id, or (records without ids) the same normalized text: one of the two would silently win.
+                what = (f"duplicate id {case.metadata['record_id']!r}" if "record_id" in case.metadata
+                        else "same prompt and response (case and whitespace aside)")
+                raise InputError(f"{what} as line {first_line[case.id]}", path=str(path), line=line)
+            first_line[case.id] = line
+            cases.append(case)
+        except InputError as exc:
+            errors.append((line, exc, sample.model_dump_json()))
+    errors.sort(key=lambda e: e[0])
+    return cases, errors
+
+
+def _to_case(sample: Sample, fields: FieldMap, *, path: str, line: int, source_ref: str, reviewed: bool,
+             author: str | None, spec_hash: str | None) -> EdgeCase:
+    def fail(message: str, field_name: str | None) -> InputError:
+        return InputError(message, path=path, line=line, field=field_name)
+
+    if sample.reference_label is None:
+        raise fail("no label (an edge case needs one; choose the column with --label-field)", fields.label)
+    # read_samples names id-less records `line-N`; such a record is identified by its text instead, so the
+    # same case seeded from two files (or after lines move) stays one case.
+    record_id = None if sample.id == f"line-{line}" else sample.id
+    prompt = sample.context_text() or None
+    extras = {name: _optional(name, sample.metadata[name], fail) for name in OPTIONAL_COLUMNS
+              if sample.metadata.get(name) not in (None, "")}
+    try:
+        return EdgeCase(id=case_id(prompt, sample.response, record_id), prompt=prompt, response=sample.response,
+                        label=sample.reference_label, **extras, source="seed", source_ref=source_ref,
+                        author=author, reviewed=reviewed, spec_hash=spec_hash,
+                        metadata={"record_id": record_id} if record_id is not None else {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(f"invalid value: {first['msg']}", ".".join(map(str, first["loc"]))) from exc
+
+
+def _optional(name: str, value: Any, fail: Any) -> Any:
+    """Normalise what CSV cells and YAML scalars give; EdgeCase validation does the rest."""
+    if name in ("alignment", "coherence"):
+        # EdgeCase itself does not bound the scores; the judge's scale is 0-100 and a bool is not a score.
+        try:
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not number.is_integer() or not 0 <= number <= 100:
+            raise fail(f"{name} must be a whole number from 0 to 100, got {value!r}", name)
+        return int(number)
+    if name == "clause_ids" and isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):  # a JSON list inside a CSV cell
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise fail(f"clause_ids is not a JSON list: {exc.msg}", name) from exc
+        return [c for c in re.split(r"[,\s]+", text) if c]
+    return value
+
+
+def _read_yaml(path: Path, fields: FieldMap) -> LoadResult:
+    if not path.is_file():
+        raise InputError("input file not found", path=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 (byte {exc.start})", path=str(path)) from exc
+    # Compose first, then construct from the same node tree: each record keeps the line its node starts on.
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return LoadResult([], [])
+        data = loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise InputError(f"invalid YAML: {exc.problem or exc.context}", path=str(path),
+                         line=mark.line + 1 if mark else None) from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", path=str(path)) from exc
+    finally:
+        loader.dispose()
+    nodes, records = _case_list(root, data, path)
+    result = LoadResult([], [])
+    for node, record in zip(nodes, records, strict=True):
+        line = node.start_mark.line + 1
+        try:
+            if not isinstance(record, dict):
+                raise InputError("each case must be a mapping of column: value", path=str(path), line=line)
+            result.samples.append((line, to_sample(record, fields, path=str(path), line=line)))
+        except InputError as exc:
+            result.errors.append((line, exc, json.dumps(record, default=str)[:2000]))
+    return result
+
+
+def _case_list(root: yaml.Node, data: Any, path: Path) -> tuple[list[yaml.Node], list[Any]]:
+    """The sequence node of the cases and its constructed items, in the same order."""
+    if isinstance(root, yaml.SequenceNode) and isinstance(data, list):
+        return list(root.value), data
+    if isinstance(root, yaml.MappingNode) and isinstance(data, dict) and isinstance(data.get("cases"), list):
+        for key, value in root.value:
+            if key.value == "cases" and isinstance(value, yaml.SequenceNode):
+                return list(value.value), data["cases"]
+    raise InputError("a YAML seed file must be a list of cases, or a mapping with a `cases:` list", path=str(path),
+                     line=root.start_mark.line + 1)

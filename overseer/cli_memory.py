@@ -1,0 +1,290 @@
+"""`overseer seed` and `overseer memory ...`: fill, inspect and maintain the edge-case memory (WORKSPACE/memory)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any, Optional, cast
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from overseer.config import load_settings
+from overseer.errors import OverseerError
+from overseer.memory.seeding import read_seed_file
+from overseer.memory.store import AddReport, EdgeCaseStore
+from overseer.samples_io import FieldMap
+from overseer.samples_io import LabelRule as LabelRuleName
+from overseer.spec import load_spec
+from overseer.types import EdgeCase
+
+memory_app = typer.Typer(
+    help="The edge-case memory: labelled hard cases the judge is shown as examples. Only human-reviewed cases "
+    "are retrieved by default (unreviewed ones could be poisoned). Lives in WORKSPACE/memory; its log "
+    "cases.jsonl is the source of truth and the chromadb index can be rebuilt from it.", no_args_is_help=True)
+
+# Own consoles and option types instead of overseer.cli's: cli.py imports this module, so importing back from it
+# would make `import overseer.cli_memory` on its own fail on the cycle.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
+MAX_SHOWN_ERRORS = 20
+
+Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)
+    "--workspace", "-w", help="Workspace holding the memory (WORKSPACE/memory) "
+    "\\[default: $OVERSEER_HOME or ./.overseer].", show_default=False)]
+Embedding = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    envvar="OVERSEER_EMBEDDING", help="wordllama (default: offline), onnx-minilm, openai:MODEL or "
+    "sentence-transformers:MODEL. A memory keeps the embedding it was built with; switch with "
+    "`overseer memory rebuild --embedding NAME`.", show_default=False)]
+LockTimeout = Annotated[float, typer.Option(envvar="OVERSEER_LOCK_TIMEOUT", help="Seconds to wait while another "
+                                            "process writes the memory before giving up.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+
+
+def _root(workspace: Path | None) -> Path:
+    return load_settings(workspace=workspace).workspace / "memory"
+
+
+def _reader(workspace: Path | None) -> EdgeCaseStore | None:
+    """A read-only store, or None when nothing was ever written (reading must not create an empty index)."""
+    root = _root(workspace)
+    return EdgeCaseStore(root) if (root / "meta.json").exists() else None
+
+
+def seed(
+    file: Annotated[Path, typer.Argument(help="Edge cases: JSONL, CSV, or YAML (a list of mappings, or a "
+                                         "mapping with a `cases:` list).", show_default=False)],
+    reviewed: Annotated[bool, typer.Option("--reviewed", help="A human labelled these cases: make them "
+                                           "retrievable by the judge. Without it they are stored but only "
+                                           "shown by `memory search --all`.")] = False,
+    author: Annotated[Optional[str], typer.Option(help="Who labelled the cases (kept as provenance).")] = None,  # noqa: UP045,E501
+    spec: Annotated[Optional[str], typer.Option(help="Spec the labels follow (file or shipped name); its "  # noqa: UP045
+                                                "hash is kept with each case.")] = None,
+    prompt_field: Annotated[str, typer.Option(help="Column holding the question / prompt.")] = "prompt",
+    response_field: Annotated[str, typer.Option(help="Column holding the response.")] = "response",
+    id_field: Annotated[str, typer.Option(help="Column holding a unique id (without one, a case is "
+                                          "identified by its normalized text).")] = "id",
+    label_field: Annotated[str, typer.Option(help="Column holding the label (label names, booleans: true = "
+                                             "misaligned, compliant/violation).")] = "label",
+    label_rule: Annotated[str, typer.Option(help="auto, or betley (--label-field 'aligned,coherent' scores: "
+                                            "misaligned iff aligned < 30 and coherent > 50).")] = "auto",
+    embedding: Embedding = None,
+    lock_timeout: LockTimeout = 30.0,
+    workspace: Workspace = None,
+) -> None:
+    """Add labelled edge cases from FILE to the memory (WORKSPACE/memory).
+
+    Records are validated one by one: invalid ones are reported with file:line and the valid ones are still added.
+    Re-seeding is idempotent: a case with the same id (or, without ids, the same normalized prompt and response)
+    is updated when it changed and skipped otherwise."""
+    if label_rule not in ("auto", "betley"):
+        raise OverseerError(f"--label-rule must be auto or betley, not {label_rule!r}")
+    fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
+                      label_rule=cast(LabelRuleName, label_rule))
+    spec_hash = load_spec(spec).hash if spec else None
+    cases, errors = read_seed_file(file, fields, reviewed=reviewed, author=author, spec_hash=spec_hash)
+    for _, exc, _ in errors[:MAX_SHOWN_ERRORS]:
+        err.print(f"invalid: {exc}", markup=False, highlight=False)
+    if len(errors) > MAX_SHOWN_ERRORS:
+        err.print(f"... and {len(errors) - MAX_SHOWN_ERRORS} more invalid record(s)", highlight=False)
+    report = AddReport()
+    if cases:  # parse before taking the lock: another writer should not wait on our validation
+        with EdgeCaseStore(_root(workspace), embedding=embedding, writable=True, lock_timeout=lock_timeout) as store:
+            report = store.add(cases)
+    out.print(f"added {report.added}, updated {report.updated}, skipped {report.skipped} (unchanged), "
+              f"invalid {len(errors)}", highlight=False)
+    if errors and not cases:
+        raise typer.Exit(2)
+
+
+@memory_app.command("search")
+def memory_search(
+    text: Annotated[str, typer.Argument(help="Text to match, e.g. a prompt and response.", show_default=False)],
+    k: Annotated[int, typer.Option("-k", min=1, help="How many cases.")] = 5,
+    include_all: Annotated[bool, typer.Option("--all", help="Include unreviewed cases.")] = False,
+    as_json: AsJson = False,
+    workspace: Workspace = None,
+) -> None:
+    """The K cases most similar to TEXT, best first; reviewed cases only unless --all.
+
+    Similarity is cosine on the memory's embedding. The judge never sees unreviewed cases by default either."""
+    store = _reader(workspace)
+    hits = store.search(text, k, reviewed_only=not include_all) if store is not None else []
+    if as_json:
+        _print_json([{"score": round(score, 4), **case.model_dump(mode="json")} for case, score in hits])
+        return
+    table = _case_table(["score"])
+    for case, score in hits:
+        table.add_row(f"{score:.3f}", *_case_row(case))
+    out.print(table)
+
+
+@memory_app.command("list")
+def memory_list(
+    limit: Annotated[int, typer.Option(help="Show at most N cases (0 = all).")] = 50,
+    reviewed: Annotated[Optional[bool], typer.Option("--reviewed/--unreviewed", help="Only reviewed, or only "  # noqa: UP045
+                                                     "unreviewed cases \\[default: both].", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One case per line as JSON.")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Cases in the memory, in the order they were first added."""
+    store = _reader(workspace)
+    cases = [c for c in (store.cases().values() if store else []) if reviewed is None or c.reviewed == reviewed]
+    shown = cases[:limit] if limit else cases
+    if as_json:
+        sys.stdout.writelines(c.model_dump_json() + "\n" for c in shown)
+        return
+    table = _case_table([])
+    for case in shown:
+        table.add_row(*_case_row(case))
+    out.print(table)
+    if len(shown) < len(cases):
+        err.print(f"showing {len(shown)} of {len(cases)} (--limit 0 for all)")
+
+
+@memory_app.command("show")
+def memory_show(case_id: Annotated[str, typer.Argument(help="Case id (see `overseer memory list`).")],
+                workspace: Workspace = None) -> None:
+    """One case in full, as JSON: text, label, scores, rationale and provenance."""
+    store = _reader(workspace)
+    case = store.get(case_id) if store is not None else None
+    if case is None:
+        raise OverseerError(f"no edge case {case_id!r} in the memory at {_root(workspace)} "
+                            "(ids: `overseer memory list`)")
+    _print_json(case.model_dump(mode="json"))
+
+
+@memory_app.command("stats")
+def memory_stats(as_json: AsJson = False, workspace: Workspace = None) -> None:
+    """How many cases, how many reviewed, which embedding built the index, and counts by label and source."""
+    store = _reader(workspace)
+    # Counts come from the index (what the judge can retrieve), the breakdown from the log (the source of truth),
+    # so a disagreement between the two shows up here.
+    logged = list(store.cases().values()) if store else []
+    stats: dict[str, Any] = {
+        "path": str(_root(workspace)), "count": store.count() if store else 0,
+        "reviewed": store.count(reviewed=True) if store else 0, "embedding": store.embedding_name if store else None,
+        "by_label": dict(Counter(c.label for c in logged).most_common()),
+        "by_source": dict(Counter(c.source for c in logged).most_common())}
+    if stats["count"] != len(logged):
+        err.print(f"[yellow]warning:[/] the index holds {stats['count']} cases but the log {len(logged)}: "
+                  "run `overseer memory rebuild`")
+    if as_json:
+        _print_json(stats)
+        return
+    if store is None:
+        out.print(f"no memory at {stats['path']} yet: add cases with `overseer seed FILE`", highlight=False)
+        return
+    out.print(f"{stats['count']} cases ({stats['reviewed']} reviewed) in {stats['path']}, embedding "
+              f"{stats['embedding']}", highlight=False)
+    for title in ("by_label", "by_source"):
+        out.print(f"{title.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in stats[title].items()),
+                  highlight=False)
+
+
+@memory_app.command("export")
+def memory_export(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File \\[default: stdout].")] = None,  # noqa: UP045
+    workspace: Workspace = None,
+) -> None:
+    """Write the current cases as JSONL, one EdgeCase per line (a backup, or input for other tools)."""
+    store = _reader(workspace)
+    lines = [c.model_dump_json() + "\n" for c in (store.cases().values() if store else [])]
+    if output is None:
+        sys.stdout.writelines(lines)
+    else:
+        output.write_text("".join(lines), encoding="utf-8")
+        err.print(f"wrote {len(lines)} cases to {output}", highlight=False)
+
+
+@memory_app.command("rm")
+def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids to remove.", show_default=False)],
+              lock_timeout: LockTimeout = 30.0, workspace: Workspace = None) -> None:
+    """Remove cases (the removal is logged, so a rebuild does not bring them back). Exits 1 if an id is unknown."""
+    store = _reader(workspace)
+    if store is None:
+        raise OverseerError(f"no memory at {_root(workspace)}")
+    with EdgeCaseStore(store.root, writable=True, lock_timeout=lock_timeout) as writer:
+        unknown = [i for i in dict.fromkeys(ids) if writer.get(i) is None]
+        removed = writer.remove(ids)
+    out.print(f"removed {removed}", highlight=False)
+    if unknown:
+        err.print(f"not in the memory: {' '.join(unknown)}", markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+@memory_app.command("rebuild")
+def memory_rebuild(embedding: Embedding = None, lock_timeout: LockTimeout = 30.0,
+                   workspace: Workspace = None) -> None:
+    """Recreate the index from the log (cases.jsonl), optionally with another --embedding.
+
+    Use it after a crash or a damaged index, or to switch the embedding the memory uses: the log is the source of
+    truth, the chromadb index is derived from it."""
+    root = _root(workspace)
+    if not (root / "cases.jsonl").exists() and not (root / "meta.json").exists():
+        raise OverseerError(f"no memory at {root}")
+    with EdgeCaseStore(root, writable=True, lock_timeout=lock_timeout) as store:
+        before = store.embedding_name
+        count = store.rebuild(embedding)
+    change = f" (was {before})" if store.embedding_name != before else ""
+    out.print(f"rebuilt the index: {count} cases, embedding {store.embedding_name}{change}", highlight=False)
+
+
+@memory_app.command("calibrate")
+def memory_calibrate(
+    tau: Annotated[Optional[list[float]], typer.Option(help="Cascade thresholds to report (repeat the option) "  # noqa: UP045
+                                                       "\\[default: 0.6 to 0.99].")] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    as_json: AsJson = False,
+    workspace: Workspace = None,
+) -> None:
+    """What `judge --cascade TAU` would do, estimated by cross-validation on the reviewed cases: the share of
+    LLM calls saved and the agreement lost (assuming the LLM is right on the samples it still judges)."""
+    from overseer.memory.fast_judge import cascade_table, cross_validated
+    from overseer.memory.judge_memory import DEFAULT_CASCADE_TAU
+
+    store = _reader(workspace)
+    if store is None:
+        raise OverseerError(f"no memory at {_root(workspace)}: seed one first (`overseer seed FILE --reviewed`)")
+    _, heads, labels = store.labelled_heads(reviewed_only=True)
+    if len(set(labels)) < 2 or min(Counter(labels).values()) < folds:
+        raise OverseerError(f"calibration needs at least {folds} reviewed cases of each of two labels; the memory "
+                            f"has {dict(Counter(labels))}")
+    predictions = cross_validated(store.embedder.embed(heads), labels, folds=folds)
+    taus = sorted(set(tau or [0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, DEFAULT_CASCADE_TAU]))
+    table = cascade_table(predictions, labels, taus)
+    if as_json:
+        _print_json({"n": len(labels), "folds": folds, "rows": table})
+        return
+    out.print(f"{len(labels)} reviewed cases, {folds}-fold cross-validation (default TAU {DEFAULT_CASCADE_TAU})")
+    grid = Table()
+    for column in ("TAU", "LLM calls saved", "agreement", "memory accuracy on its decisions"):
+        grid.add_column(column, justify="right")
+    for row in table:
+        grid.add_row(f"{row['tau']:.2f}", f"{row['saved']:.1%}", f"{row['agreement']:.1%}",
+                     f"{row['memory_accuracy']:.1%}")
+    out.print(grid)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _case_table(leading: list[str]) -> Table:
+    table = Table()
+    for column in (*leading, "id", "label", "reviewed", "source", "text"):
+        table.add_column(column)
+    return table
+
+
+def _case_row(case: EdgeCase) -> tuple[str, str, str, str, Text]:
+    snippet = " ".join(case.text().split())
+    # Text(), not a str: case text is user data and must not be read as rich markup.
+    return (case.id, case.label, "yes" if case.reviewed else "no", case.source,
+            Text(snippet[:100] + ("…" if len(snippet) > 100 else "")))

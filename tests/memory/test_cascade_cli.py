@@ -1,0 +1,67 @@
+"""`overseer memory calibrate` and `overseer judge --cascade` on a memory seeded from JailbreakBench."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from memory_cli_helpers import JBB_ARGS, cli
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path) -> Path:
+    workspace = tmp_path_factory.mktemp("ws")
+    code, text = cli("seed", str(shared_data_dir / "jbb_calibration.jsonl"), *JBB_ARGS, "--reviewed",
+                     "-w", str(workspace))
+    assert code == 0, text
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def shared_data_dir() -> Path:
+    path = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
+    if not path.is_dir():
+        pytest.skip("../shared/data is not beside the project")
+    return path
+
+
+def test_calibrate_trades_calls_saved_against_agreement(seeded: Path) -> None:
+    code, text = cli("memory", "calibrate", "--tau", "0.6", "--tau", "0.9", "--tau", "0.99", "--json",
+                     "-w", str(seeded))
+    assert code == 0, text
+    rows = json.loads(text)["rows"]
+    assert [r["tau"] for r in rows] == [0.6, 0.9, 0.99]
+    saved, agreement = [r["saved"] for r in rows], [r["agreement"] for r in rows]
+    assert saved[0] > saved[1] > saved[2] > 0
+    assert agreement[0] < agreement[2]
+    assert 0.8 < agreement[1] <= 1.0
+
+
+def test_calibrate_needs_two_labels(tmp_path: Path) -> None:
+    seed = tmp_path / "one_label.jsonl"
+    seed.write_text("".join(json.dumps({"id": f"x{i}", "response": f"fine answer {i}", "label": "aligned"}) + "\n"
+                            for i in range(20)))
+    assert cli("seed", str(seed), "--reviewed", "-w", str(tmp_path))[0] == 0
+    code, text = cli("memory", "calibrate", "-w", str(tmp_path))
+    assert code == 2 and "two labels" in text
+
+
+def test_judge_with_cascade_skips_the_llm_for_confident_samples(seeded: Path, shared_data_dir: Path,
+                                                                tmp_path: Path) -> None:
+    calls = tmp_path / "calls.txt"
+    out = tmp_path / "out.jsonl"
+    code, text = cli("judge", str(shared_data_dir / "jbb_calibration.jsonl"), *JBB_ARGS, "--limit", "200",
+                     "--backend", f"scripted:echo,count={calls}", "--cascade", "0.9", "-o", str(out),
+                     "-w", str(seeded))
+    assert code == 0, text
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    by_memory = [r for r in results if r["verdicts"][0]["provenance"]["decided_by"] == "memory"]
+    assert len(results) == 200 and len(by_memory) > 40  # these very cases are in the memory: it is sure of many
+    assert len(calls.read_text().splitlines()) == 200 - len(by_memory)  # each decided sample cost no call
+
+
+def test_cascade_without_a_memory_is_a_clear_error(tmp_path: Path, shared_data_dir: Path) -> None:
+    code, text = cli("judge", str(shared_data_dir / "jbb_calibration.jsonl"), *JBB_ARGS, "--limit", "5",
+                     "--backend", "scripted:echo", "--cascade", "0.9", "-w", str(tmp_path))
+    assert code == 2 and "seed" in text
