@@ -43,6 +43,17 @@ MIGRATIONS: list[str] = [
         run_id TEXT NOT NULL, line INTEGER, message TEXT NOT NULL, raw TEXT);
     CREATE TABLE cache (key TEXT PRIMARY KEY, verdict_json TEXT NOT NULL, created_at TEXT NOT NULL);
     """,
+    # 2: the prompt optimizer — every candidate (accepted or not) and the saved state of each round
+    """
+    CREATE TABLE prompt_candidates (
+        id TEXT PRIMARY KEY, round_id TEXT NOT NULL, role TEXT NOT NULL, parent_version INTEGER NOT NULL,
+        parent_hash TEXT NOT NULL, hash TEXT NOT NULL, text TEXT NOT NULL, status TEXT NOT NULL,
+        reason TEXT, metrics_json TEXT NOT NULL DEFAULT '{}', diff TEXT, version INTEGER,
+        created_at TEXT NOT NULL);
+    CREATE TABLE optimizer_rounds (
+        id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, stage TEXT NOT NULL,
+        status TEXT NOT NULL, state_json TEXT NOT NULL);
+    """,
 ]
 
 
@@ -196,6 +207,37 @@ class RunStore:
                               "FROM verdicts WHERE run_id = ?", (run_id,)).fetchone()
         keys = ("verdicts", "input_tokens", "output_tokens", "cost_usd", "cached", "errors", "unscored")
         return dict(zip(keys, row, strict=True))
+
+    # --- prompt optimizer ------------------------------------------------------------------------------------
+    def save_round(self, round_id: str, stage: str, status: str, state: dict[str, Any]) -> None:
+        """Persist an optimizer round after each stage, so an interrupted round resumes where it stopped."""
+        now = utcnow().isoformat()
+        self.db.execute("INSERT INTO optimizer_rounds (id, created_at, updated_at, stage, status, state_json) "
+                        "VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, "
+                        "stage = excluded.stage, status = excluded.status, state_json = excluded.state_json",
+                        (round_id, now, now, stage, status, json.dumps(state, default=str)))
+
+    def unfinished_round(self) -> tuple[str, str, dict[str, Any]] | None:
+        row = self.db.execute("SELECT id, stage, state_json FROM optimizer_rounds WHERE status = 'running' "
+                              "ORDER BY created_at DESC LIMIT 1").fetchone()
+        return (row[0], row[1], json.loads(row[2])) if row else None
+
+    def record_candidate(self, *, candidate_id: str, round_id: str, role: str, parent_version: int,
+                         parent_hash: str, text_hash: str, text: str, status: str, reason: str | None,
+                         metrics: dict[str, Any], diff: str, version: int | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO prompt_candidates (id, round_id, role, parent_version, parent_hash, "
+                        "hash, text, status, reason, metrics_json, diff, version, created_at) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (candidate_id, round_id, role, parent_version, parent_hash, text_hash, text, status, reason,
+                         json.dumps(metrics, default=str), diff, version, utcnow().isoformat()))
+
+    def candidates(self, role: str = "judge") -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, round_id, parent_version, hash, status, reason, metrics_json, version, "
+                               "created_at, diff FROM prompt_candidates WHERE role = ? ORDER BY created_at, rowid",
+                               (role,))
+        keys = ("id", "round_id", "parent_version", "hash", "status", "reason", "metrics", "version", "created_at",
+                "diff")
+        return [{**dict(zip(keys, r, strict=True)), "metrics": json.loads(r[6])} for r in rows]
 
     # --- cache (VerdictCache protocol) --------------------------------------------------------------------
     def get(self, key: str) -> Verdict | None:
