@@ -17,7 +17,7 @@ from overseer.config import Settings
 from overseer.errors import RunError
 from overseer.graph import RunContext, graph
 from overseer.judge import Judge
-from overseer.prompt_versions import load_shipped
+from overseer.prompt_store import PromptStore
 from overseer.providers import choose_backend, make_provider
 from overseer.providers.base import GenerationParams
 from overseer.providers.retry import RetryPolicy
@@ -70,7 +70,7 @@ def build_judges(settings: Settings, spec: Spec, store: RunStore | None,
                  tally: Tally | None = None) -> dict[str, Judge]:
     """One judge per backend spec in --judges (or the single chosen backend)."""
     backends = settings.judges or [choose_backend(settings)]
-    prompt = betley_prompt() if settings.rubric == "betley" else load_shipped("v1")
+    prompt = betley_prompt() if settings.rubric == "betley" else PromptStore(settings.workspace).active()
     judge_class = BetleyJudge if settings.rubric == "betley" else Judge
     key = workspace_secret(settings.workspace)
     params = GenerationParams(temperature=settings.temperature, max_tokens=settings.max_tokens)

@@ -19,7 +19,7 @@ from overseer.batch import Tally
 from overseer.config import Settings, load_settings
 from overseer.errors import AuthenticationError, OverseerError
 from overseer.job import JobOutcome, JobRequest, open_store, run_job
-from overseer.report import RunSummary, agreement, plot, summarize
+from overseer.report import RunSummary, agreement, agreement_by_version, plot, summarize
 from overseer.samples_io import FieldMap, read_samples
 from overseer.samples_io import LabelRule as LabelRuleName
 from overseer.spec import load_spec
@@ -82,6 +82,12 @@ def judge(
                                                      "its confidence reaches TAU (e.g. 0.9; see `overseer memory "
                                                      "calibrate`). Those samples cost no LLM call.")] = None,
     no_memory: Annotated[bool, typer.Option("--no-memory", help="Ignore the workspace's edge-case memory.")] = False,
+    learn: Annotated[bool, typer.Option("--learn", help="Continuous learning: every --learn-every labelled samples, "
+                                        "run one prompt-improvement round in the background; later samples use "
+                                        "the new prompt if it was accepted.")] = False,
+    learn_every: Annotated[Optional[int], typer.Option(help="Labels per improvement round \\[default: 20].")] = None,  # noqa: UP045,E501
+    reflection_backend: Annotated[Optional[str], typer.Option(help="Backend that rewrites prompts with --learn "  # noqa: UP045
+                                                              "\\[default: the judge's].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -89,13 +95,14 @@ def judge(
     resumed with --resume: finished samples are neither re-judged nor re-billed."""
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=judges.split() if judges else None, rubric=rubric, concurrency=concurrency,
-                             cache=False if no_cache else None)
+                             cache=False if no_cache else None, learn_every=learn_every,
+                             reflection_backend=reflection_backend)
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=_label_rule(label_rule))
     if cascade is not None and not 0.5 <= cascade <= 1.0:
         raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
-                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade)
+                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn)
     progress = Progress(TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
                         console=err, transient=False, disable=as_json)
@@ -117,7 +124,8 @@ def judge(
         progress.update(task, completed=t.done, stats=_stats(t))
 
     try:
-        outcome = run_job(request, settings, on_start=started, on_result=advanced)
+        outcome = run_job(request, settings, on_start=started, on_result=advanced,
+                          on_event=lambda msg: progress.console.print(msg, highlight=False))
     except KeyboardInterrupt:
         progress.stop()
         run_id = state["outcome"].run_id if "outcome" in state else None
@@ -143,18 +151,28 @@ def _label_rule(rule: str) -> LabelRuleName:
 def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> None:
     store = open_store(settings)
     try:
-        summary = summarize(store.results(outcome.run_id))
+        results = list(store.results(outcome.run_id))
+        summary = summarize(results)
         totals = store.totals(outcome.run_id)
+        per_version = agreement_by_version(store.samples(outcome.run_id), results)
     finally:
         store.close()
     if as_json:
         out.print_json(json.dumps({"run_id": outcome.run_id, "output": str(outcome.output),
-                                   "input_errors": outcome.input_errors, **summary.as_dict(), "totals": totals}))
+                                   "input_errors": outcome.input_errors, **summary.as_dict(), "totals": totals,
+                                   "agreement_by_prompt_version": per_version}))
         return
     if summary.n == 0:
         out.print(f"run {outcome.run_id}: no samples to judge (empty input).")
         return
     _render_summary(summary, totals)
+    if per_version:
+        table = Table(title="agreement with reference labels, by prompt version")
+        for column in ("prompt version", "n", "accuracy", "Cohen's κ"):
+            table.add_column(column)
+        for version, m in per_version.items():
+            table.add_row(version, str(m["n"]), f"{m['accuracy']:.3f}", f"{m['kappa']:.3f}")
+        out.print(table)
     out.print(f"run: {outcome.run_id}   output: {outcome.output}")
     if outcome.errors_file:
         out.print(f"[yellow]{outcome.input_errors} invalid record(s) written to {outcome.errors_file}[/]")
@@ -341,10 +359,14 @@ def spec_clauses(file: Annotated[str, typer.Argument(help="Spec file or shipped 
         out.print(f"{c.id}\t{c.path}", highlight=False)
 
 
+from overseer.cli_improve import improve  # noqa: E402
 from overseer.cli_memory import memory_app, seed  # noqa: E402
+from overseer.cli_prompts import prompts_app  # noqa: E402
 
 app.add_typer(memory_app, name="memory")
 app.command()(seed)
+app.add_typer(prompts_app, name="prompts")
+app.command()(improve)
 
 
 def _normalise_resume(argv: list[str]) -> list[str]:

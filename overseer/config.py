@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     low_confidence: float = Field(0.6, ge=0, le=1)  # below this → review
     threshold_margin: float = Field(5.0, ge=0)  # Betley score this close to 30 / 50 → review
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    reflection_backend: str | None = None  # the model that rewrites prompts; None = the judge's backend
+    learn_every: int = Field(20, ge=2)  # with --learn: one improvement round per this many new labels
+    improve_delta: float = Field(0.02, ge=0)  # minimum κ gain on validation to accept a rewrite
+    improve_minibatch: int = Field(12, ge=2)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

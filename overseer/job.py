@@ -41,6 +41,7 @@ class JobRequest:
     skip_invalid: bool = False
     use_memory: bool = True  # retrieve reviewed edge cases and let the fast judge vote, if a memory exists
     cascade: float | None = None  # let the memory decide alone when its confidence reaches this
+    learn: bool = False  # run an improvement round every settings.learn_every labelled samples
 
 
 @dataclass
@@ -124,7 +125,8 @@ def default_output(settings: Settings, run_id: str) -> Path:
 
 def run_job(request: JobRequest, settings: Settings, *,
             on_start: Callable[[JobOutcome], None] | None = None,
-            on_result: Callable[[SampleResult], None] | None = None) -> JobOutcome:
+            on_result: Callable[[SampleResult], None] | None = None,
+            on_event: Callable[[str], None] | None = None) -> JobOutcome:
     store = open_store(settings)
     try:
         run_id, outcome, samples = prepare(request, settings, store)
@@ -144,16 +146,27 @@ def run_job(request: JobRequest, settings: Settings, *,
         if on_start:
             on_start(outcome)
 
+        learner: list[Any] = []  # created inside the event loop, which it schedules rounds on
+
         def record(result: SampleResult) -> None:
             output.write(result)
             tally.add(result)
+            if learner:
+                learner[0].note(ctx.samples[result.sample_id].reference_label is not None)
             if on_result:
                 on_result(result)
+
+        async def judge_all() -> None:
+            if request.learn:
+                from overseer.improve import Learner
+
+                learner.append(Learner(settings, store, spec, run_id, judges, on_event=on_event))
+            await _judge_then_close(ctx, pending, settings.concurrency, record, learner[0] if learner else None)
 
         store.set_status(run_id, "running")
         try:
             if pending:
-                asyncio.run(_judge_then_close(ctx, pending, settings.concurrency, record))
+                asyncio.run(judge_all())
         except BaseException:
             store.set_status(run_id, "interrupted")
             raise
@@ -166,9 +179,11 @@ def run_job(request: JobRequest, settings: Settings, *,
 
 
 async def _judge_then_close(ctx: RunContext, pending: list[str], concurrency: int,
-                            record: Callable[[SampleResult], None]) -> None:
+                            record: Callable[[SampleResult], None], learner: Any = None) -> None:
     try:
         await judge_samples(ctx, pending, concurrency, record)
+        if learner is not None:
+            await learner.finish()  # let a round that is under way finish and be recorded
     finally:
         for judge in ctx.judges.values():
             await judge.provider.aclose()

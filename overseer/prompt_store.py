@@ -1,14 +1,19 @@
 """Versioned judging prompts. Version 1 ships in prompts/judge/v1.md; versions the agent (or a human) writes go
-to WORKSPACE/prompts/judge/vN.md, created exclusively — a version file is never overwritten — and
-WORKSPACE/prompts/active.json says which version is active, with the activation history `rollback` walks back."""
+to WORKSPACE/prompts/judge/vN.md, created exclusively — a version file is never overwritten, and appears whole
+or not at all — and WORKSPACE/prompts/active-judge.json says which version is active, with the activation
+history `rollback` walks back."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -50,7 +55,12 @@ class PromptStore:
     def _state(self) -> dict[str, Any]:
         if not self.pointer.exists():
             return {"active": 1, "history": [1]}
-        return json.loads(self.pointer.read_text(encoding="utf-8"))
+        try:
+            state: dict[str, Any] = json.loads(self.pointer.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise OverseerError(f"{self.pointer} is damaged ({exc}); delete it to fall back to v1, then "
+                                "`overseer prompts activate V`") from exc
+        return state
 
     def active(self) -> PromptVersion:
         return self.get(int(self._state()["active"]))
@@ -60,40 +70,54 @@ class PromptStore:
 
     # --- writing ------------------------------------------------------------------------------------------
     def _write_state(self, state: dict[str, Any]) -> None:
-        self.pointer.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.pointer.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(dir=self.pointer.parent, prefix=".active-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(state))
         os.replace(tmp, self.pointer)  # atomic: never a half-written pointer
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Read-modify-write of the pointer under a lock: a background --learn round and a human's
+        `prompts activate` must not lose each other's history entries."""
+        self.pointer.parent.mkdir(parents=True, exist_ok=True)
+        with (self.pointer.parent / f".active-{self.role}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def activate(self, version: int) -> PromptVersion:
         prompt = self.get(version)
-        state = self._state()
-        if state["active"] != version:
-            state["active"] = version
-            state["history"].append(version)
-            self._write_state(state)
+        with self._locked():
+            state = self._state()
+            if state["active"] != version:
+                state["active"] = version
+                state["history"].append(version)
+                self._write_state(state)
         return prompt
 
     def rollback(self) -> PromptVersion:
         """Re-activate the version that was active before the current one."""
-        state = self._state()
-        if len(state["history"]) < 2:
-            raise OverseerError(f"nothing to roll back to: v{state['active']} is the only {self.role} version "
-                                "ever activated")
-        state["history"].pop()
-        state["active"] = state["history"][-1]
-        self._write_state(state)
+        with self._locked():
+            state = self._state()
+            if len(state["history"]) < 2:
+                raise OverseerError(f"nothing to roll back to: v{state['active']} is the only {self.role} "
+                                    "version ever activated")
+            state["history"].pop()
+            state["active"] = state["history"][-1]
+            self._write_state(state)
         return self.get(state["active"])
 
-    def add(self, text: str, *, parent: int, created_by: str, metrics: dict[str, float] | None = None,
-            required: list[str] | None = None, note: str | None = None) -> PromptVersion:
+    def add(self, text: str, *, parent: int, created_by: Literal["human", "optimizer"],
+            metrics: dict[str, float] | None = None, required: list[str] | None = None,
+            note: str | None = None) -> PromptVersion:
         """Write the next version (or return the existing one with the same text: re-running a round that was
         interrupted after writing must not duplicate versions)."""
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as read back, so the hash matches on re-add
+        metrics = {k: float(v) for k, v in (metrics or {}).items()}  # numpy floats are not YAML
         if (existing := self.find(sha256_text(text))) is not None:
             return existing
         parent_prompt = self.get(parent)
         required = required if required is not None else parent_prompt.required_placeholders
-        candidate = PromptVersion(role=self.role, version=0, parent=parent, created_by=created_by,  # type: ignore[arg-type]
+        candidate = PromptVersion(role=self.role, version=0, parent=parent, created_by=created_by,
                                   required_placeholders=required, text=text, hash=sha256_text(text))
         if missing := missing_placeholders(candidate):
             raise OverseerError(f"prompt is missing required placeholders: {', '.join(missing)}")
@@ -103,13 +127,21 @@ class PromptStore:
             path = self.dir / f"v{version}.md"
             header = {"role": self.role, "version": version, "parent": parent, "created_by": created_by,
                       "created_at": utcnow().isoformat(), "required_placeholders": required,
-                      "metrics": metrics or {}, "source": note}
+                      "metrics": metrics, "source": note}
+            # Written whole to a temporary name, then linked into place: a crash leaves a complete version file
+            # or none (an empty vN.md would make every later read fail), and link() refuses to overwrite.
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f".v{version}.", suffix=".tmp")
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                continue  # another writer took that number: take the next
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n" + text)
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                    f.write("---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n" + text)
+                    f.flush()
+                    os.fsync(f.fileno())
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    continue  # another writer took that number: take the next
+            finally:
+                os.unlink(tmp)
             return load_prompt(path)
 
 

@@ -155,3 +155,21 @@ def plot(path: str, result: Agreement, samples: list[Sample], results: dict[str,
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def agreement_by_version(samples: list[Sample], results: list[SampleResult]) -> dict[str, dict[str, Any]]:
+    """Agreement with reference labels, split by the prompt version the (first) judge used: with --learn, a run
+    can change prompt mid-way and this shows whether the change helped."""
+    by_version: dict[str, dict[str, SampleResult]] = defaultdict(dict)
+    for r in results:
+        if r.verdicts:
+            by_version[r.verdicts[0].provenance.prompt_version][r.sample_id] = r
+    labelled = [s for s in samples if s.reference_label is not None]
+    if not labelled:
+        return {}
+    out = {}
+    for version, subset in by_version.items():
+        metrics = agreement([s for s in labelled if s.id in subset], subset)
+        if metrics.n:
+            out[version] = {"n": metrics.n, "accuracy": metrics.accuracy, "kappa": metrics.kappa}
+    return out

@@ -217,6 +217,9 @@ class RunStore:
                         "stage = excluded.stage, status = excluded.status, state_json = excluded.state_json",
                         (round_id, now, now, stage, status, json.dumps(state, default=str)))
 
+    def count_rounds(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM optimizer_rounds").fetchone()[0])
+
     def unfinished_round(self) -> tuple[str, str, dict[str, Any]] | None:
         row = self.db.execute("SELECT id, stage, state_json FROM optimizer_rounds WHERE status = 'running' "
                               "ORDER BY created_at DESC LIMIT 1").fetchone()

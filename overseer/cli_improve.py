@@ -1,0 +1,74 @@
+"""`overseer improve`: run prompt-improvement rounds on everything labelled in the workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from overseer.config import load_settings
+from overseer.errors import OverseerError
+from overseer.improve import all_examples, golden_path_examples, make_optimizer
+from overseer.optimize import Budget
+from overseer.runs import RunStore
+from overseer.samples_io import FieldMap
+from overseer.spec import load_spec
+
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
+
+
+def improve(
+    rounds: Annotated[int, typer.Option(help="Improvement rounds to run (each proposes one candidate).")] = 1,
+    budget_calls: Annotated[Optional[int], typer.Option(help="Stop once this many LLM calls were spent.")] = None,  # noqa: UP045
+    budget_usd: Annotated[Optional[float], typer.Option(help="Stop once this many dollars were spent.")] = None,  # noqa: UP045
+    backend: Annotated[Optional[str], typer.Option(help="Judge backend (as for `judge`).")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option(help="Judge model.")] = None,  # noqa: UP045
+    reflection_backend: Annotated[Optional[str], typer.Option(help="Backend that rewrites the prompt "  # noqa: UP045
+                                                              "\\[default: the judge's].")] = None,
+    golden: Annotated[Optional[Path], typer.Option(help="Pinned golden set (JSONL/CSV with reference labels, "  # noqa: UP045
+                                                   "e.g. adversarial cases): never used to propose, a rewrite "
+                                                   "that agrees less with it is rejected.")] = None,
+    golden_label_field: Annotated[str, typer.Option(help="Label column of the golden file.")] = "label",
+    spec: Annotated[Optional[str], typer.Option(help="Spec file or shipped spec name.")] = None,  # noqa: UP045
+    minibatch: Annotated[Optional[int], typer.Option(help="Train samples judged per round \\[default: 12].")] = None,  # noqa: UP045,E501
+    delta: Annotated[Optional[float], typer.Option(help="Minimum κ gain on validation \\[default: 0.02].")] = None,  # noqa: UP045,E501
+    seed: Annotated[int, typer.Option(help="Seed of the train/validation split and minibatches.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON.")] = False,
+    workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w", help="Workspace "  # noqa: UP045
+                                                      "\\[default: $OVERSEER_HOME or ./.overseer].")] = None,
+) -> None:
+    """Rewrite the active judging prompt from the labelled pool (reference labels of past runs, reviewed edge
+    cases): judge a train minibatch, ask the reflection model for a revision of the failures, and accept it only
+    if it agrees better with the labels on the validation split (κ gain ≥ δ, interval excluding 0) and no worse
+    on the golden set. An interrupted round resumes where it stopped."""
+    settings = load_settings(workspace=workspace, backend=backend, model=model, reflection_backend=reflection_backend,
+                             improve_minibatch=minibatch, improve_delta=delta)
+    store = RunStore(settings.workspace / "runs.sqlite")
+    try:
+        examples = all_examples(settings, store)
+        gold = golden_path_examples(golden, FieldMap(label=golden_label_field))
+        if len(examples) < 10:
+            raise OverseerError(f"only {len(examples)} labelled samples in {settings.workspace}: judge a file with "
+                                "--label-field, or seed reviewed edge cases, first")
+        optimizer = make_optimizer(settings, store, load_spec(spec), examples=examples, golden=gold,
+                                   budget=Budget(rounds=rounds, calls=budget_calls, usd=budget_usd), seed=seed,
+                                   on_event=lambda msg: err.print(msg, highlight=False))
+        err.print(f"labelled pool: {optimizer.pool.sizes()}", highlight=False)
+        outcomes = asyncio.run(optimizer.run())
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps([o.__dict__ for o in outcomes], default=str))
+        return
+    for o in outcomes:
+        out.print(f"{o.round_id}: {o.status} — {o.reason}", highlight=False)
+    out.print(f"spent: {optimizer.budget.spent_calls} LLM calls, ${optimizer.budget.spent_usd:.4f}; active prompt: "
+              f"v{optimizer.prompts.active().version}", highlight=False)
