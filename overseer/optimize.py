@@ -145,6 +145,10 @@ def static_problems(candidate: str, parent: PromptVersion, failure_texts: list[s
     return problems
 
 
+class BudgetSpent(Exception):
+    """Raised between stages when a cap is reached; the round stays resumable."""
+
+
 @dataclass
 class RoundOutcome:
     round_id: str
@@ -209,6 +213,9 @@ class Optimizer:
             round_id, state = f"round-{secrets.token_hex(4)}", {"stage": "select"}
         try:
             outcome = await self._advance(round_id, state)
+        except BudgetSpent as exc:
+            self.say(f"{round_id}: stopped at stage {state['stage']}: {exc}; `overseer improve` resumes it")
+            return RoundOutcome(round_id, "budget", str(exc))  # left 'running': the next call resumes here
         except AuthenticationError:
             raise  # a bad key stops everything, as in judging
         except OverseerError as exc:  # provider failures, an unparseable reflection: this round fails, recorded
@@ -219,6 +226,8 @@ class Optimizer:
     def _save(self, round_id: str, state: dict[str, Any], stage: str) -> None:
         state["stage"] = stage
         self.store.save_round(round_id, stage, "running", state)
+        if stage in ("parent", "reflect", "candidate", "validate") and (why := self.budget.exhausted()):
+            raise BudgetSpent(why)  # checked before every stage that calls a model
 
     async def _advance(self, round_id: str, state: dict[str, Any]) -> RoundOutcome:
         by_id = {e.sample.id: e for e in (*self.pool.train, *self.pool.validation, *self.pool.golden)}

@@ -121,3 +121,17 @@ def test_gate_demands_an_interval_that_excludes_zero() -> None:
     assert point > 0 and low <= 0 <= high
     accepted, reason, _ = Gate(delta=0.02, resamples=500).decide(truth, parent, candidate, [], [], [])  # type: ignore[arg-type]
     assert not accepted and "does not exclude 0" in reason
+
+
+def test_a_call_budget_stops_the_round_between_stages_and_it_resumes_later(tmp_path: Path) -> None:
+    from overseer.optimize import Budget
+
+    opt, judge, _ = optimizer(tmp_path, "fix_finance")
+    opt.budget = Budget(rounds=1, calls=5)
+    [first] = asyncio.run(opt.run(1))
+    assert first.status == "budget" and "call budget spent" in first.reason
+    assert judge.calls == 12  # the parent minibatch ran; the reflection (the next stage) did not
+    assert PromptStore(tmp_path).active().version == 1
+    opt.budget = Budget(rounds=1)
+    [second] = asyncio.run(opt.run(1))
+    assert second.round_id == first.round_id and second.status == "accepted"
