@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -11,12 +10,12 @@ from typing import Annotated, Optional, cast
 
 import click
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from overseer.batch import Tally
 from overseer.config import Settings, load_settings
+from overseer.console import err, out
 from overseer.errors import AuthenticationError, OverseerError
 from overseer.job import JobOutcome, JobRequest, open_store, run_job
 from overseer.report import RunSummary, agreement, agreement_by_version, plot, summarize
@@ -31,10 +30,6 @@ spec_app = typer.Typer(help="Inspect a Markdown spec (clauses are headings with 
                        no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(spec_app, name="spec")
-# Piped output (scripts, CI logs) gets wide tables instead of rich's 80-column default, which truncates run ids.
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
 RUN_ID = re.compile(r"^run-\d{8}-\d{6}-[0-9a-f]{4}$")
 Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)

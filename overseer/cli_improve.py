@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from overseer.config import load_settings
+from overseer.console import err, out
 from overseer.errors import OverseerError
 from overseer.improve import all_examples, golden_path_examples, make_optimizer
 from overseer.optimize import Budget
 from overseer.runs import RunStore
 from overseer.samples_io import FieldMap
 from overseer.spec import load_spec
-
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
 
 def improve(

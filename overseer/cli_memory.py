@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Optional, cast
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from overseer.config import load_settings
+from overseer.console import err, out
 from overseer.errors import OverseerError
 from overseer.memory.seeding import read_seed_file
 from overseer.memory.store import AddReport, EdgeCaseStore
@@ -28,11 +27,7 @@ memory_app = typer.Typer(
     "are retrieved by default (unreviewed ones could be poisoned). Lives in WORKSPACE/memory; its log "
     "cases.jsonl is the source of truth and the chromadb index can be rebuilt from it.", no_args_is_help=True)
 
-# Own consoles and option types instead of overseer.cli's: cli.py imports this module, so importing back from it
-# would make `import overseer.cli_memory` on its own fail on the cycle.
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
+# Own option types rather than overseer.cli's: cli.py imports this module, so importing back would be a cycle.
 MAX_SHOWN_ERRORS = 20
 
 Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)

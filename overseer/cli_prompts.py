@@ -6,7 +6,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -14,11 +13,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from overseer.config import load_settings
+from overseer.console import err, out
 from overseer.errors import OverseerError
 from overseer.prompt_store import PromptStore
 from overseer.runs import RunStore
@@ -29,11 +28,7 @@ prompts_app = typer.Typer(
     "hand) live in WORKSPACE/prompts/judge/vN.md and are never overwritten. One pointer says which version the "
     "judge uses; `activate` and `rollback` move it.", no_args_is_help=True)
 
-# Own consoles and option types instead of overseer.cli's: cli.py imports this module, so importing back from it
-# would make `import overseer.cli_prompts` on its own fail on the cycle.
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
+# Own option types rather than overseer.cli's: cli.py imports this module, so importing back would be a cycle.
 
 ROLE = "judge"
 SPARK = "▁▂▃▄▅▆▇█"
