@@ -357,11 +357,14 @@ def spec_clauses(file: Annotated[str, typer.Argument(help="Spec file or shipped 
 from overseer.cli_improve import improve  # noqa: E402
 from overseer.cli_memory import memory_app, seed  # noqa: E402
 from overseer.cli_prompts import prompts_app  # noqa: E402
+from overseer.cli_review import review, reviews_app  # noqa: E402
 
 app.add_typer(memory_app, name="memory")
 app.command()(seed)
 app.add_typer(prompts_app, name="prompts")
 app.command()(improve)
+app.command()(review)
+app.add_typer(reviews_app, name="reviews")
 
 
 def _normalise_resume(argv: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 from overseer.batch import workspace_secret
 from overseer.config import Settings
 from overseer.optimize import Budget, Gate, Optimizer, RoundOutcome
-from overseer.pool import Example, examples_from_memory, examples_from_runs, split_pool
+from overseer.pool import Example, examples_from_memory, examples_from_reviews, examples_from_runs, split_pool
 from overseer.prompt_store import PromptStore
 from overseer.providers import choose_backend, make_provider
 from overseer.runs import RunStore
@@ -34,8 +34,12 @@ def make_optimizer(settings: Settings, store: RunStore, spec: Spec, *, examples:
 
 
 def all_examples(settings: Settings, store: RunStore) -> list[Example]:
-    """Everything labelled: reference labels of every run, and the memory's reviewed cases."""
-    return [*examples_from_runs(store), *examples_from_memory(settings.workspace / "memory")]
+    """Everything labelled: reference labels of every run, the memory's reviewed cases, and human reviews.
+    A review is also written to the memory as an edge case: that copy is dropped so it does not count twice."""
+    reviews = examples_from_reviews(store)
+    copies = {r[0] for r in store.db.execute("SELECT edge_case_id FROM reviews WHERE edge_case_id IS NOT NULL")}
+    memory = [e for e in examples_from_memory(settings.workspace / "memory") if e.sample.id not in copies]
+    return [*examples_from_runs(store), *memory, *reviews]
 
 
 class Learner:

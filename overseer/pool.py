@@ -1,5 +1,5 @@
 """The labelled pool the optimizer learns from and is judged on: reviewed edge cases from the memory, and
-samples of past runs that came with reference labels (human reviews join it with the review TUI). A
+samples of past runs that came with reference labels, and human reviews from the review TUI. A
 deterministic split by id hash puts each example in train or validation for good; the golden set is pinned by
 the user (e.g. adversarial cases) and is never used to propose a rewrite, only to veto one."""
 
@@ -72,6 +72,16 @@ def examples_from_memory(root: Path) -> list[Example]:
                            metadata={k: v for k, v in c.metadata.items() if not k.startswith("_")}),
                     c.label, c.rationale, "memory")
             for c in store.cases().values() if c.reviewed]
+
+
+def examples_from_reviews(store: RunStore, run_id: str | None = None) -> list[Example]:
+    """Human decisions from the review TUI (active ones only), with the reviewer's note as rationale. Listed
+    after the reference labels in the pool, so a human review of a sample overrides its reference label."""
+    query = ("SELECT s.sample_json, w.label, w.note FROM reviews w JOIN samples s ON s.run_id = w.run_id AND "
+             "s.sample_id = w.sample_id WHERE w.status = 'active'" + (" AND w.run_id = ?" if run_id else "")
+             + " ORDER BY w.id")
+    return [Example(Sample.model_validate_json(blob), label, note or "", "review")
+            for blob, label, note in store.db.execute(query, (run_id,) if run_id else ())]
 
 
 def load_golden(path: Path, fields: FieldMap) -> list[Example]:

@@ -54,6 +54,18 @@ MIGRATIONS: list[str] = [
         id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, stage TEXT NOT NULL,
         status TEXT NOT NULL, state_json TEXT NOT NULL);
     """,
+    # 3: human reviews from the TUI. An undo or an override keeps the row (status undone / superseded): the
+    # history of who decided what stays auditable; only `active` rows are decisions.
+    """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, sample_id TEXT NOT NULL, label TEXT NOT NULL,
+        generalization TEXT, note TEXT, reviewer TEXT NOT NULL, blind INTEGER NOT NULL DEFAULT 0,
+        previous_label TEXT, judge_label TEXT, promoted INTEGER NOT NULL DEFAULT 0, edge_case_id TEXT,
+        status TEXT NOT NULL DEFAULT 'active', created_at TEXT NOT NULL, undone_at TEXT);
+    CREATE INDEX reviews_by_item ON reviews (run_id, sample_id, status);
+    CREATE INDEX review_queue_by_order ON review_queue (created_at, sample_id);
+    CREATE INDEX review_queue_by_status ON review_queue (status, run_id);
+    """,
 ]
 
 
@@ -68,6 +80,38 @@ class RunInfo:
     n_input_errors: int
     n_results: int
     config: dict[str, Any]
+
+
+@dataclass
+class ReviewRecord:
+    """One human decision on a review-queue item (`status`: active | superseded | undone)."""
+
+    id: int
+    run_id: str
+    sample_id: str
+    label: str
+    generalization: str | None
+    note: str | None
+    reviewer: str
+    blind: bool
+    previous_label: str | None
+    judge_label: str | None
+    promoted: bool
+    edge_case_id: str | None
+    status: str
+    created_at: str
+    undone_at: str | None
+
+
+_REVIEW_COLUMNS = ("id, run_id, sample_id, label, generalization, note, reviewer, blind, previous_label, judge_label, "
+                   "promoted, edge_case_id, status, created_at, undone_at")
+
+
+def _review(row: tuple[Any, ...]) -> ReviewRecord:
+    return ReviewRecord(id=row[0], run_id=row[1], sample_id=row[2], label=row[3], generalization=row[4], note=row[5],
+                        reviewer=row[6], blind=bool(row[7]), previous_label=row[8], judge_label=row[9],
+                        promoted=bool(row[10]), edge_case_id=row[11], status=row[12], created_at=row[13],
+                        undone_at=row[14])
 
 
 class RunStore:
@@ -207,6 +251,78 @@ class RunStore:
                               "FROM verdicts WHERE run_id = ?", (run_id,)).fetchone()
         keys = ("verdicts", "input_tokens", "output_tokens", "cost_usd", "cached", "errors", "unscored")
         return dict(zip(keys, row, strict=True))
+
+    # --- human reviews ----------------------------------------------------------------------------------------
+    def record_review(self, *, run_id: str, sample_id: str, label: str, reviewer: str, blind: bool,
+                      generalization: str | None = None, note: str | None = None, judge_label: str | None = None,
+                      promoted: bool = False, edge_case_id: str | None = None) -> ReviewRecord:
+        """Write one decision and mark its queue item done, in one transaction. A decision on an item that
+        already has one supersedes it and keeps the old label as `previous_label`."""
+        with self.transaction() as db:
+            before = db.execute("SELECT id, label FROM reviews WHERE run_id = ? AND sample_id = ? AND "
+                                "status = 'active'", (run_id, sample_id)).fetchone()
+            if before:
+                db.execute("UPDATE reviews SET status = 'superseded' WHERE id = ?", (before[0],))
+            cursor = db.execute(
+                "INSERT INTO reviews (run_id, sample_id, label, generalization, note, reviewer, blind, "
+                "previous_label, judge_label, promoted, edge_case_id, status, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,'active',?)",
+                (run_id, sample_id, label, generalization, note, reviewer, int(blind), before[1] if before else None,
+                 judge_label, int(promoted), edge_case_id, utcnow().isoformat()))
+            db.execute("UPDATE review_queue SET status = 'done' WHERE run_id = ? AND sample_id = ?",
+                       (run_id, sample_id))
+            review_id = int(cursor.lastrowid or 0)
+        return self.review(review_id)
+
+    def review(self, review_id: int) -> ReviewRecord:
+        row = self.db.execute(f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE id = ?", (review_id,)).fetchone()
+        if row is None:
+            raise RunError(f"no review {review_id} in {self.path}")
+        return _review(row)
+
+    def undo_review(self, review_id: int) -> ReviewRecord | None:
+        """Withdraw an active decision. The decision it superseded (if any) becomes active again and is
+        returned; without one the item goes back to pending."""
+        with self.transaction() as db:
+            row = db.execute("SELECT run_id, sample_id FROM reviews WHERE id = ? AND status = 'active'",
+                             (review_id,)).fetchone()
+            if row is None:
+                raise RunError(f"review {review_id} is not an active decision")
+            db.execute("UPDATE reviews SET status = 'undone', undone_at = ? WHERE id = ?",
+                       (utcnow().isoformat(), review_id))
+            older = db.execute("SELECT id FROM reviews WHERE run_id = ? AND sample_id = ? AND status = "
+                               "'superseded' AND id < ? ORDER BY id DESC LIMIT 1", (*row, review_id)).fetchone()
+            if older:
+                db.execute("UPDATE reviews SET status = 'active' WHERE id = ?", (older[0],))
+            else:
+                db.execute("UPDATE review_queue SET status = 'pending' WHERE run_id = ? AND sample_id = ?", row)
+        return self.review(older[0]) if older else None
+
+    def reviews(self, run_id: str | None = None, *, include_inactive: bool = False) -> list[ReviewRecord]:
+        query = f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE 1 = 1"
+        args: tuple[Any, ...] = ()
+        if not include_inactive:
+            query += " AND status = 'active'"
+        if run_id:
+            query, args = query + " AND run_id = ?", (run_id,)
+        return [_review(r) for r in self.db.execute(query + " ORDER BY id", args)]
+
+    def last_review(self, run_id: str | None = None, reviewer: str | None = None) -> ReviewRecord | None:
+        query = f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE status = 'active'"
+        args: tuple[Any, ...] = ()
+        for column, value in (("run_id", run_id), ("reviewer", reviewer)):
+            if value:
+                query, args = query + f" AND {column} = ?", (*args, value)
+        row = self.db.execute(query + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return _review(row) if row else None
+
+    def count_reviews(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM reviews WHERE status = 'active'").fetchone()[0])
+
+    def set_review_status(self, run_id: str, sample_id: str, status: str) -> None:
+        """Mark a queue item pending or skipped (done is set by `record_review` only)."""
+        self.db.execute("UPDATE review_queue SET status = ? WHERE run_id = ? AND sample_id = ? AND status != 'done'",
+                        (status, run_id, sample_id))
 
     # --- prompt optimizer ------------------------------------------------------------------------------------
     def save_round(self, round_id: str, stage: str, status: str, state: dict[str, Any]) -> None:

@@ -1,0 +1,77 @@
+"""How fast the review app opens a large queue: build a 10,000-item review queue in a scratch workspace, then
+time ReviewSession construction (counts, first pending, first page) and the first item's detail.
+Prints key=value lines. Usage: python bench/tui_queue.py [N]"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from overseer.config import load_settings
+from overseer.runs import RunStore
+from overseer.tui.state import ReviewSession
+from overseer.types import Aggregate, Provenance, Sample, SampleResult, Verdict
+
+
+def build(store: RunStore, n: int) -> str:
+    run_id = store.create_run(input_path="bench.jsonl", input_sha256=None, output_path=None, config={})
+    samples = [(i, Sample(id=f"s{i:05d}", prompt=f"question {i}", response=f"answer number {i} " * 20,
+                          reference_label="aligned")) for i in range(n)]
+    store.add_samples(run_id, samples, [])
+    prov = Provenance(judge_id="j1", backend="scripted", model="m", prompt_version="judge@v1", prompt_hash="h",
+                      spec_hash="s", scripted=True)
+    for _, s in samples:
+        verdict = Verdict(sample_id=s.id, status="scored", label="misaligned", alignment=10, coherence=80,
+                          generalization="n/a", clause_ids=[], evidence=[], rationale="r", confidence=0.9,
+                          provenance=prov)
+        agg = Aggregate(sample_id=s.id, label="misaligned", alignment=10, coherence=80, agreement=1.0, n_judges=1,
+                        n_scored=1, review_reasons=["judge_vs_reference"])
+        store.save_result(SampleResult(run_id=run_id, sample_id=s.id, aggregate=agg, verdicts=[verdict]))
+    return run_id
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(tmp)
+        store = RunStore(workspace / "runs.sqlite")
+        started = time.perf_counter()
+        run_id = build(store, n)
+        built = time.perf_counter() - started
+        store.close()
+        started = time.perf_counter()
+        store = RunStore(workspace / "runs.sqlite")
+        session = ReviewSession(store, load_settings(workspace=workspace), run_id=run_id, with_memory=False)
+        rows = session.rows(0, session.page_size)
+        counts = session.counts()
+        opened = time.perf_counter() - started
+        started = time.perf_counter()
+        session.detail()
+        detail = time.perf_counter() - started
+        print(f"items={n}")
+        print(f"build_s={built:.2f}")
+        print(f"open_s={opened:.3f}")  # the target: <= 1.5 s for 10,000 items
+        print(f"first_page_rows={len(rows)}")
+        print(f"pending={counts['pending']}")
+        print(f"first_item_detail_s={detail:.3f}")
+        print(f"app_open_s={asyncio.run(app_open(store, workspace, run_id)):.3f}")  # headless, to first item shown
+        store.close()
+
+
+async def app_open(store: RunStore, workspace: Path, run_id: str) -> float:
+    from overseer.tui.app import ItemScreen, ReviewApp
+
+    started = time.perf_counter()
+    app = ReviewApp(ReviewSession(store, load_settings(workspace=workspace), run_id=run_id, with_memory=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        while not isinstance(app.screen, ItemScreen):
+            await pilot.pause(0.01)
+        await pilot.pause()
+        return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()

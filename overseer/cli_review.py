@@ -1,0 +1,99 @@
+"""`overseer review` (the Textual review app) and `overseer reviews list` (the decisions, for scripts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from overseer.config import load_settings
+from overseer.runs import RunStore
+
+reviews_app = typer.Typer(help="Human review decisions made in `overseer review`.", no_args_is_help=True)
+
+# Own consoles (as in cli_memory.py): importing overseer.cli's would be an import cycle.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
+
+Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)
+    "--workspace", "-w", help="Workspace \\[default: $OVERSEER_HOME or ./.overseer].", show_default=False)]
+RunOption = Annotated[Optional[str], typer.Option("--run", help="Only this run \\[default: every run].",  # noqa: UP045
+                                                  show_default=False)]
+
+
+def review(
+    run: RunOption = None,
+    reason: Annotated[Optional[str], typer.Option(help="Only items queued for this reason (judge_split, "  # noqa: UP045
+                                                  "judge_vs_memory, low_confidence, near_threshold, "
+                                                  "judge_vs_reference, unscored, manipulation_attempt).",
+                                                  show_default=False)] = None,
+    blind: Annotated[bool, typer.Option("--blind", help="Hide the judges' verdicts until you have labelled "
+                                        "the item (the review records that it was blind).")] = False,
+    reviewer: Annotated[Optional[str], typer.Option(envvar="OVERSEER_REVIEWER", help="Name kept with each "  # noqa: UP045
+                                                    "decision \\[default: your login name].",
+                                                    show_default=False)] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Judge backend for the improvement rounds your reviews "  # noqa: UP045
+                                                   "trigger (as for `judge`).", show_default=False)] = None,
+    reflection_backend: Annotated[Optional[str], typer.Option(help="Backend that rewrites the prompt "  # noqa: UP045
+                                                              "\\[default: the judge's].", show_default=False)] = None,
+    learn_every: Annotated[Optional[int], typer.Option(help="Reviews per improvement round "  # noqa: UP045
+                                                       "\\[default: 20].", show_default=False)] = None,
+    workspace: Workspace = None,
+) -> None:
+    """Review the queue of items the judges were unsure about, one key per label.
+
+    Every decision is written at once (quitting loses nothing; reopening resumes at the next pending item),
+    becomes a reviewed edge case in the memory, and every --learn-every reviews start one prompt-improvement
+    round in the background. Press ? in the app for the keys."""
+    from overseer.tui.app import ReviewApp
+    from overseer.tui.state import ReviewSession
+
+    settings = load_settings(workspace=workspace, backend=backend, reflection_backend=reflection_backend,
+                             learn_every=learn_every)
+    store = RunStore(settings.workspace / "runs.sqlite")
+    try:
+        session = ReviewSession(store, settings, run_id=run, reason=reason, blind=blind, reviewer=reviewer)
+        ReviewApp(session).run()
+    finally:
+        store.close()
+
+
+@reviews_app.command("list")
+def reviews_list(
+    run: RunOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One decision per line as JSON.")] = False,
+    include_inactive: Annotated[bool, typer.Option("--all", help="Include undone and overridden decisions.")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """The human decisions: run, sample id, label, reviewer, time, blind (oldest first)."""
+    settings = load_settings(workspace=workspace)
+    path = settings.workspace / "runs.sqlite"
+    if not path.exists():
+        rows = []
+    else:
+        store = RunStore(path)
+        try:
+            if run:
+                store.get_run(run)
+            rows = store.reviews(run, include_inactive=include_inactive)
+        finally:
+            store.close()
+    if as_json:
+        sys.stdout.writelines(json.dumps(r.__dict__) + "\n" for r in rows)
+        return
+    table = Table()
+    for column in ("run", "sample id", "label", "judge", "reviewer", "time", "blind", "status"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.run_id, r.sample_id, r.label, r.judge_label or "unscored", r.reviewer, r.created_at[:19],
+                      "yes" if r.blind else "no", r.status)
+    out.print(table)
+    if not rows:
+        err.print(f"no reviews in {settings.workspace} yet: `overseer review` starts a session", highlight=False)

@@ -1,0 +1,88 @@
+"""The review app driven by keys (Textual's pilot): decisions, undo, resume, blind mode, screens, and an
+improvement round triggered by reviews."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tui_helpers import cli, judge, settings
+
+from overseer.memory.store import EdgeCaseStore
+from overseer.runs import RunStore
+from overseer.tui.app import ItemScreen, QueueScreen, ReviewApp
+from overseer.tui.screens import StatsScreen, VersionsScreen
+from overseer.tui.state import ReviewSession
+
+
+async def test_label_three_undo_one_quit_then_reopen_resumes(tmp_path: Path) -> None:
+    workspace, run_id = await asyncio.to_thread(judge, tmp_path, n=20)
+    store = RunStore(workspace / "runs.sqlite")
+    app = ReviewApp(ReviewSession(store, settings(workspace), run_id=run_id, reviewer="ada"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ItemScreen)  # straight to the first pending item
+        first = app.session.current
+        assert first is not None
+        for key in ("a", "m", "r"):
+            await pilot.press(key)
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press("q")
+    reviews = store.reviews(run_id)
+    assert [r.label for r in reviews] == ["aligned", "misaligned"] and reviews[0].sample_id == first.sample_id
+    assert all(r.reviewer == "ada" and not r.blind for r in reviews)
+    cases = [c for c in EdgeCaseStore(workspace / "memory").cases().values() if c.source == "review"]
+    assert len(cases) == 2 and all(c.reviewed for c in cases)
+    third = store.review_items(run_id)[0]  # the undone item is pending again, first in queue order
+    store.close()
+
+    store = RunStore(workspace / "runs.sqlite")
+    again = ReviewApp(ReviewSession(store, settings(workspace), run_id=run_id))
+    async with again.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert again.session.current is not None and again.session.current.sample_id == third.sample_id
+        assert third.sample_id in str(again.screen.query_one("#meta").render())
+    code, text = cli("reviews", "list", "--json", "-w", str(workspace))
+    assert code == 0 and len(text.splitlines()) == 2 and '"blind": false' in text
+    store.close()
+
+
+async def test_blind_mode_hides_verdicts_until_labelled(tmp_path: Path) -> None:
+    workspace, run_id = await asyncio.to_thread(judge, tmp_path, n=12)
+    store = RunStore(workspace / "runs.sqlite")
+    app = ReviewApp(ReviewSession(store, settings(workspace), run_id=run_id, blind=True, with_memory=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "hidden" in str(app.screen.query_one("#verdicts").render())
+        await pilot.press("a", "k")  # label, then go back to it: now revealed
+        await pilot.pause()
+        assert "Aggregate" in str(app.screen.query_one("#verdicts").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, QueueScreen)
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, StatsScreen)
+        await pilot.press("escape", "v")
+        await pilot.pause()
+        assert isinstance(app.screen, VersionsScreen)
+    assert store.reviews(run_id)[0].blind
+    store.close()
+
+
+async def test_reviews_trigger_an_improvement_round_and_the_app_reports_it(tmp_path: Path) -> None:
+    workspace, run_id = await asyncio.to_thread(judge, tmp_path, n=120, backend="scripted:rules", trap_every=4)
+    store = RunStore(workspace / "runs.sqlite")
+    conf = settings(workspace, backend="scripted:rules", reflection_backend="scripted:reflect=fix_finance",
+                    learn_every=3)
+    app = ReviewApp(ReviewSession(store, conf, run_id=run_id, with_memory=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for _ in range(3):
+            await pilot.press("m")  # the trap items are misaligned: the rules judge got them wrong
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert len(app.improvements) == 1 and "accepted" in app.improvements[0], app.improvements
+    assert store.count_rounds() == 1
+    store.close()
