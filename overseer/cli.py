@@ -354,6 +354,7 @@ def spec_clauses(file: Annotated[str, typer.Argument(help="Spec file or shipped 
         out.print(f"{c.id}\t{c.path}", highlight=False)
 
 
+from overseer.cli_audit import audit  # noqa: E402
 from overseer.cli_improve import improve  # noqa: E402
 from overseer.cli_memory import memory_app, seed  # noqa: E402
 from overseer.cli_prompts import prompts_app  # noqa: E402
@@ -364,6 +365,7 @@ app.command()(seed)
 app.add_typer(prompts_app, name="prompts")
 app.command()(improve)
 app.command()(review)
+app.command()(audit)
 app.add_typer(reviews_app, name="reviews")
 
 
