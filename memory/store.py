@@ -82,6 +82,22 @@ class EdgeCaseStore:
         self._collections: dict[bool, Any] = {}
         if self.writable:
             self._catch_up()
+        elif int(self.meta.get("indexed_bytes", 0)) < self._log_size():
+            self._catch_up_as_reader()
+
+    def _catch_up_as_reader(self) -> None:
+        """A crash between a log append and its index update leaves readers a stale index until some writer
+        opens the memory; a reader that finds the writer lock free does that replay itself."""
+        try:
+            self._acquire_lock(0.0)
+        except MemoryLockedError:
+            return  # a writer is at work, and it replays the tail itself
+        try:
+            self.writable = True
+            self._catch_up()
+        finally:
+            self.writable = False
+            self.close()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     def _acquire_lock(self, timeout: float) -> None:

@@ -88,6 +88,8 @@ class AnthropicProvider:
             raise TransientProviderError(f"cannot reach {self.where}: {exc}") from exc
         except anthropic.AnthropicError as exc:
             raise ProviderError(f"{self.where}: {exc}") from exc
+        except json.JSONDecodeError as exc:  # a 2xx whose body was cut short: the SDK lets the parse error out
+            raise TransientProviderError(f"{self.where} sent a response that is not valid JSON: {exc}") from exc
 
         blocks = list(response.content or [])
         tool_use = next((b for b in blocks if b.type == "tool_use" and b.name == TOOL_NAME), None)

@@ -46,6 +46,12 @@ def bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
             node.setdefault("maxItems", MAX_ITEMS)
             walk(node.get("items"), mult * node["maxItems"])
             return
+        if isinstance(node.get("enum"), list) and node.get("type") == "string":
+            # llama-cpp-python's schema-to-grammar mis-escapes `"` and `\` inside enum literals, and llama.cpp
+            # then segfaults on the grammar: offer only the quotes it can encode (the judge still checks quotes).
+            node["enum"] = [v for v in node["enum"] if '"' not in v and "\\" not in v]
+            if not node["enum"]:
+                del node["enum"]
         if node.get("type") == "string" and not {"enum", "const", "pattern", "format"} & node.keys():
             strings.append((node, mult))
         for sub in node.get("properties", {}).values():

@@ -13,6 +13,7 @@ from typing import Any
 
 from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
+from overseer.providers.local import bounded_schema
 from overseer.providers.wire import escape_raw_controls, map_status_error, server_message
 from overseer.types import Message, Usage
 
@@ -113,7 +114,10 @@ class OpenAIProvider:
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "verdict", "schema": strict_schema(schema or {}), "strict": True}}
         elif mode == "json_object":
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            # This is llama.cpp's dialect: the schema becomes a grammar, and long maxLength limits (the judge's
+            # rationale allows 1200 characters) unroll into one the server cannot build — it crashed. Bound it.
+            kwargs["response_format"] = {"type": "json_object",
+                                         "schema": bounded_schema(schema or {}, params.max_tokens)}
         elif mode == "prompt":
             instruction = ("Reply with only a JSON object (no prose, no code fence) that matches this JSON "
                            f"schema:\n{json.dumps(schema)}")
@@ -143,6 +147,8 @@ class OpenAIProvider:
             raise TransientProviderError(f"cannot reach {self.where}: {exc}") from exc
         except openai.OpenAIError as exc:
             raise ProviderError(f"{self.where}: {exc}") from exc
+        except json.JSONDecodeError as exc:  # a 2xx whose body was cut short: the SDK lets the parse error out
+            raise TransientProviderError(f"{self.where} sent a response that is not valid JSON: {exc}") from exc
         return self._completion(response, mode)
 
     def _completion(self, response: Any, mode: str) -> Completion:

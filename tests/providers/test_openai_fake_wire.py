@@ -8,6 +8,7 @@ import pytest
 
 from overseer.errors import AuthenticationError, ProviderError
 from overseer.providers.base import CallContext, GenerationParams
+from overseer.providers.local import bounded_schema
 from overseer.providers.openai import OpenAIProvider, strict_schema
 from overseer.providers.retry import RetryPolicy, with_retries
 from overseer.providers.wire import escape_raw_controls, parse_retry_after
@@ -59,7 +60,9 @@ async def test_falls_back_json_schema_then_json_object_then_prompt(fake_server):
     assert spec["strict"] is True and spec["name"] == "verdict" and spec["schema"] == strict_schema(SCHEMA)
     assert spec["schema"]["additionalProperties"] is False and "title" not in spec["schema"]
     assert set(spec["schema"]["required"]) == set(SCHEMA["properties"])
-    assert second["response_format"]["schema"] == SCHEMA
+    # json_object is llama.cpp's dialect: the schema goes out bounded so the server can build its grammar
+    assert second["response_format"]["schema"] == bounded_schema(SCHEMA, 200)
+    assert second["response_format"]["schema"]["properties"]["rationale"]["maxLength"] < 1200
     # prompt mode: the schema rides in the last system message; roles are mapped for any server
     assert [m["role"] for m in third["messages"]] == ["system", "system", "user", "user"]
     instruction = third["messages"][1]["content"]
