@@ -16,43 +16,17 @@ import sys
 import time
 from pathlib import Path
 
+import offline
 import pytest
 from fault_helpers import env, read_jsonl
 
 pytestmark = pytest.mark.slow
 JBB_ARGS = ("--prompt-field", "goal", "--response-field", "response", "--label-field", "jailbroken")
 
-# Patches every way Python code opens a connection or resolves a name, records each attempt, then runs the CLI.
-NO_NETWORK = '''
-import json, os, socket, sys
-
-def _blocked(name):
-    def refuse(*args, **kwargs):
-        with open(os.environ["NET_LOG"], "a", encoding="utf-8") as f:
-            f.write(json.dumps({"call": name, "args": repr(args)[:300]}) + "\\n")
-        raise OSError(f"network blocked by the test ({name})")
-    return refuse
-
-socket.socket.connect = _blocked("socket.connect")
-socket.socket.connect_ex = _blocked("socket.connect_ex")
-socket.create_connection = _blocked("create_connection")
-socket.getaddrinfo = _blocked("getaddrinfo")
-socket.gethostbyname = _blocked("gethostbyname")
-
-from overseer.cli import main
-sys.argv = ["overseer", *sys.argv[1:]]
-main()
-'''
 
 
 def run_offline(tmp_path: Path, *args: str, **extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
-    script, log = tmp_path / "no_network.py", tmp_path / "net.log"
-    script.write_text(NO_NETWORK, encoding="utf-8")
-    log.unlink(missing_ok=True)
-    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600,
-                          env=env(NET_LOG=str(log), HF_HUB_OFFLINE="1", **extra))
-    attempts = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return done, attempts
+    return offline.run_offline(tmp_path, *args, env=env(HF_HUB_OFFLINE="1", **extra))
 
 
 @pytest.fixture(scope="module")

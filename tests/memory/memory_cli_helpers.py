@@ -11,31 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import offline
+
 from overseer.cli import run_app
 
 JBB_ARGS = ("--prompt-field", "goal", "--response-field", "response", "--label-field", "jailbroken")
 
-# Patches every way Python code opens a connection, records each attempt, then runs the CLI. A file rather than
-# `python -c` so the recorded attempts survive whatever threads chromadb starts.
-NO_NETWORK = '''
-import json, os, socket, sys
-
-def _blocked(name):
-    def refuse(*args, **kwargs):
-        with open(os.environ["NET_LOG"], "a", encoding="utf-8") as f:
-            f.write(json.dumps({"call": name, "args": repr(args)[:300]}) + "\\n")
-        raise OSError(f"network blocked by the test ({name})")
-    return refuse
-
-socket.socket.connect = _blocked("socket.connect")
-socket.socket.connect_ex = _blocked("socket.connect_ex")
-socket.create_connection = _blocked("create_connection")
-socket.getaddrinfo = _blocked("getaddrinfo")
-
-from overseer.cli import main
-sys.argv = ["overseer", *sys.argv[1:]]
-main()
-'''
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -68,13 +49,7 @@ def run(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedPro
 
 def run_offline(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
     """Run the CLI in a subprocess with sockets blocked; returns the result and every connection attempt."""
-    script, log = tmp_path / "no_network.py", tmp_path / "net.log"
-    script.write_text(NO_NETWORK, encoding="utf-8")
-    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300,
-                          env=_env(NET_LOG=str(log), **env))
-    attempts = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    log.unlink(missing_ok=True)
-    return done, attempts
+    return offline.run_offline(tmp_path, *args, env=_env(**env), timeout=300)
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any] | str]) -> Path:
