@@ -7,6 +7,7 @@ pointing `cache_dir` at the package directory makes its cache lookup find the sh
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,17 @@ from overseer.errors import ConfigError
 
 @functools.lru_cache(maxsize=1)
 def wordllama_model(dim: int = 256) -> Any:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     try:
         import wordllama
         from wordllama import WordLlama
     except ImportError as exc:
         raise ConfigError("wordllama is not installed: pip install wordllama") from exc
+    finally:
+        # wordllama calls logging.basicConfig(level=INFO) on import, which would print every HTTP request the
+        # SDKs log at INFO into the user's terminal; put the root logger back as it was.
+        root.handlers[:], root.level = handlers, level
     package_dir = Path(wordllama.__file__).parent
     try:
         return WordLlama.load(dim=dim, cache_dir=package_dir, disable_download=True)
