@@ -102,6 +102,12 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
             for line, message, raw in errors:
                 f.write(json.dumps({"line": line, "error": message, "raw": raw}) + "\n")
     outcome = JobOutcome(run_id, output, errors_file, Tally(), input_errors=len(errors))
+    if output.exists() and output.stat().st_size:
+        # A new run writes a new file: appending would mix two runs, and OutputFile would skip every id the old
+        # run had already written. Nothing is lost: every run's results stay in the run store.
+        output.write_bytes(b"")
+        outcome.notes.append(f"{output} held an earlier run's results; replaced (earlier runs stay in the run "
+                             "store: `overseer runs list`, `overseer runs export RUN`)")
     return run_id, outcome, [s for _, s in loaded.samples]
 
 

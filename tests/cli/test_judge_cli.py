@@ -111,6 +111,18 @@ def test_no_cache_flag_asks_again(tmp_path: Path) -> None:
     assert again["totals"]["cached"] == 0
 
 
+def test_a_new_run_to_the_same_output_replaces_it_and_keeps_the_old_run_in_the_store(tmp_path: Path) -> None:
+    data = write_samples(tmp_path / "in.jsonl", 4)
+    ws, out = str(tmp_path / "ws"), tmp_path / "out.jsonl"
+    first = json.loads(cli("judge", str(data), "--backend", "scripted:echo", "-o", str(out), "--json", "-w", ws)[1])
+    code, text = cli("judge", str(data), "--backend", "scripted:flip=1", "-o", str(out), "-w", ws)
+    assert code == 0 and "held an earlier run's results; replaced" in text
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 4 and len({r["run_id"] for r in lines}) == 1 and lines[0]["run_id"] != first["run_id"]
+    code, exported = cli("runs", "export", first["run_id"], "-w", ws)
+    assert code == 0 and sum(1 for x in exported.splitlines() if x.startswith("{")) == 4
+
+
 def test_resume_of_a_finished_run_is_refused(tmp_path: Path) -> None:
     data = write_samples(tmp_path / "in.jsonl", 3)
     ws = str(tmp_path / "ws")
