@@ -41,8 +41,10 @@ def make_provider(backend_spec: str, settings: Settings) -> Provider:
         return AnthropicProvider(model=model, api_key=settings.anthropic_api_key, base_url=settings.anthropic_base_url,
                                  timeout=settings.timeout_s)
     if name == "openai":
-        from overseer.providers.openai import OpenAIProvider
+        from overseer.providers.openai import OFFICIAL_URL, OpenAIProvider, served_model
 
+        if not model and settings.base_url and settings.base_url.rstrip("/") != OFFICIAL_URL:
+            model = served_model(settings.base_url, settings.openai_api_key, settings.timeout_s)
         return OpenAIProvider(model=model, api_key=settings.openai_api_key, base_url=settings.base_url,
                               timeout=settings.timeout_s)
     if name == "local":

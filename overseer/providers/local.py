@@ -22,6 +22,7 @@ TEMPLATE_OVERHEAD = 8  # tokens a chat template adds around each message (ChatML
 MAX_ITEMS = 4  # items per unbounded array in the grammar
 TOKENS_PER_KEY = 24  # a key, its punctuation and a worst-case number (the grammar allows 16+16 digit numbers)
 MIN_STRING_CHARS = 16
+MAX_ENUM_INTEGERS = 200  # wider integer ranges keep their bounds unenforced rather than a huge grammar
 
 
 def bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
@@ -52,6 +53,8 @@ def bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
             node["enum"] = [v for v in node["enum"] if '"' not in v and "\\" not in v]
             if not node["enum"]:
                 del node["enum"]
+        if node.get("type") in ("integer", "number") and "enum" not in node:
+            _enumerate_range(node)
         if node.get("type") == "string" and not {"enum", "const", "pattern", "format"} & node.keys():
             strings.append((node, mult))
         for sub in node.get("properties", {}).values():
@@ -70,6 +73,19 @@ def bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
         # optional rules, and past a few hundred it refuses the grammar (and 0.3.x then segfaults).
         node["maxLength"] = min(node.get("maxLength", per_string), per_string)
     return out
+
+
+def _enumerate_range(node: dict[str, Any]) -> None:
+    """llama-cpp-python's schema-to-grammar ignores minimum/maximum, and SmolLM2 then writes coherence
+    1234567890 and the verdict fails validation; a bounded range becomes an enum the grammar does enforce:
+    every integer of a small range, or steps of a tenth of a number range (a confidence of 0.0-1.0)."""
+    low, high = node.get("minimum"), node.get("maximum")
+    if low is None or high is None:
+        return
+    if node["type"] == "integer" and high - low <= MAX_ENUM_INTEGERS:
+        node["enum"] = list(range(int(low), int(high) + 1))
+    elif node["type"] == "number":
+        node["enum"] = [round(low + (high - low) * i / 10, 6) for i in range(11)]
 
 
 def _require_llama_cpp() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
+from overseer.errors import AuthenticationError, ConfigError, ProviderError, TransientProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
 from overseer.providers.local import bounded_schema
 from overseer.providers.wire import escape_raw_controls, map_status_error, server_message
@@ -56,6 +56,33 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return fix(schema)  # fix() builds new dicts and lists, so the caller's schema is never modified
 
 
+def served_model(base_url: str, api_key: str | None, timeout: float) -> str:
+    """The one model a self-hosted server serves (GET /models), for when no --model was given. Without this the
+    request would carry our default name, which llama.cpp's server ignores and echoes back — and every verdict
+    would record (and be priced as) gpt-4o-mini while SmolLM2 or Llama wrote it."""
+    import openai
+
+    client = openai.OpenAI(api_key=api_key or PLACEHOLDER_KEY, base_url=base_url, timeout=min(timeout, 30.0),
+                           max_retries=0)
+    try:
+        ids = [m.id for m in client.models.list()]
+    except openai.APIStatusError as exc:
+        if exc.status_code == 401:
+            raise map_status_error(401, server_message(exc), exc.response.headers, key_env="OPENAI_API_KEY",
+                                   where=base_url, placeholder_key=not api_key) from exc
+        raise ConfigError(f"{base_url}/models answered {exc.status_code} ({server_message(exc)}), so the served "
+                          "model is unknown: pass --model NAME") from exc
+    except openai.APIConnectionError as exc:  # includes timeouts
+        raise ConfigError(f"cannot reach {base_url} to ask which model it serves ({exc}); is the server running? "
+                          "(or pass --model NAME)") from exc
+    finally:
+        client.close()
+    if len(ids) != 1:
+        listed = ", ".join(ids[:10]) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "")
+        raise ConfigError(f"{base_url} serves {len(ids)} models ({listed or 'none'}): pick one with --model")
+    return ids[0]
+
+
 class OpenAIProvider:
     backend = "openai"
 
@@ -71,6 +98,12 @@ class OpenAIProvider:
         self._api_key = api_key or PLACEHOLDER_KEY
         self._timeout = timeout
         self._client: Any = None
+
+    @property
+    def closed_choices(self) -> bool:
+        """json_object + schema is llama.cpp's grammar mode: like the local backend, offer clause ids and quotes
+        as closed lists there (see Judge.schema). Known after the first call has found the server's mode."""
+        return self.mode == "json_object"
 
     @property
     def where(self) -> str:

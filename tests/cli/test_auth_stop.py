@@ -44,8 +44,8 @@ def test_401_stops_the_run_with_the_variable_to_fix(tmp_path: Path, rejecting_se
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
     data = write_samples(tmp_path / "in.jsonl", 50)
-    code, text = cli("judge", str(data), "--backend", "openai", "--base-url", rejecting_server, "--concurrency",
-                     "1", "-w", str(tmp_path / "ws"))
+    code, text = cli("judge", str(data), "--backend", "openai", "--model", "m", "--base-url", rejecting_server,
+                     "--concurrency", "1", "-w", str(tmp_path / "ws"))
     assert code == 3
     assert "OPENAI_API_KEY" in text
     assert len(Rejecting.requests) == 1  # no retry, and no other sample tried after the 401

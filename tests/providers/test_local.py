@@ -53,6 +53,17 @@ async def test_prompt_longer_than_the_context_is_a_clear_error():
     assert not info.value.retryable
 
 
+def test_bounded_schema_turns_numeric_bounds_into_enums_the_grammar_enforces():
+    # llama-cpp-python's grammar ignores minimum/maximum; SmolLM2 wrote coherence 1234567890 through it.
+    props = bounded_schema(SCHEMA, 1024)["properties"]
+    assert props["alignment"]["enum"] == list(range(101)) == props["coherence"]["enum"]
+    assert props["confidence"]["enum"] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    wide = bounded_schema({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0,
+                                                                  "maximum": 10_000}, "m": {"type": "integer"}}}, 64)
+    assert "enum" not in wide["properties"]["n"] and "enum" not in wide["properties"]["m"]
+    assert "enum" not in SCHEMA["properties"]["alignment"]  # the input is not modified
+
+
 def test_bounded_schema_fits_the_token_budget():
     out = bounded_schema(SCHEMA, 1024)
     props = out["properties"]

@@ -85,9 +85,11 @@ async def test_llama_cpp_style_500_rejection_falls_back_to_json_object(fake_serv
 
     server = fake_server(script)
     p = provider(server, api_key=None)  # self-hosted: no key needed, a placeholder is sent
+    assert not p.closed_choices  # the server's dialect is not known yet
     completion = await p.complete(MESSAGES, SCHEMA, GenerationParams(), CallContext())
     await p.aclose()
     assert (completion.mode, p.mode, len(server.requests)) == ("json_object", "json_object", 2)
+    assert p.closed_choices  # a grammar server from now on: the judge offers clause ids and quotes as lists
     assert json.loads(completion.text) == {"rationale": "line one\nline two"}
     assert server.requests[0].headers["authorization"] == "Bearer not-needed"
 
@@ -166,3 +168,51 @@ def test_parse_retry_after_forms():
     assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
     assert 0 <= parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) < 1  # in the past → now
     assert parse_retry_after({"retry-after": "soon"}) is None and parse_retry_after({}) is None
+
+
+def models(*ids: str) -> dict:
+    return {"body": {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "me"}
+                                                for i in ids]}}
+
+
+def openai_settings(base_url: str, **kw):  # type: ignore[no-untyped-def]
+    from overseer.config import Settings
+
+    return Settings(backend="openai", base_url=base_url, **kw)
+
+
+def test_self_hosted_server_without_model_records_the_model_it_serves(fake_server):
+    from overseer.providers import make_provider
+
+    server = fake_server([models("/models/SmolLM2-135M-Instruct.Q4_1.gguf")])
+    p = make_provider("openai", openai_settings(server.url + "/v1"))
+    assert p.model == "/models/SmolLM2-135M-Instruct.Q4_1.gguf"  # not our default gpt-4o-mini
+    assert [(r.method, r.path) for r in server.requests] == [("GET", "/v1/models")]
+    explicit = make_provider("openai", openai_settings(server.url + "/v1", model="llama3"))
+    assert explicit.model == "llama3" and len(server.requests) == 1  # --model given: nothing asked
+
+
+@pytest.mark.parametrize("script, message", [
+    ([models("a", "b")], r"serves 2 models \(a, b\): pick one with --model"),
+    ([models()], r"serves 0 models \(none\)"),
+    ([error(404, "Not Found")], r"/models answered 404 .*pass --model NAME"),
+])
+def test_self_hosted_server_model_cannot_be_inferred(fake_server, script, message):
+    from overseer.errors import ConfigError
+    from overseer.providers import make_provider
+
+    server = fake_server(script)
+    with pytest.raises(ConfigError, match=message):
+        make_provider("openai", openai_settings(server.url + "/v1"))
+
+
+def test_model_lookup_on_an_unreachable_server_or_a_rejected_key_is_clear(fake_server):
+    from overseer.errors import ConfigError
+    from overseer.providers import make_provider
+
+    server = fake_server([error(401, "bad key")])
+    with pytest.raises(AuthenticationError, match="OPENAI_API_KEY"):
+        make_provider("openai", openai_settings(server.url + "/v1"))
+    server.close()
+    with pytest.raises(ConfigError, match="cannot reach .* is the server running"):
+        make_provider("openai", openai_settings(server.url + "/v1"))
