@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
+from overseer.errors import AuthenticationError
 from overseer.providers.base import CallContext, Completion, GenerationParams
-from overseer.providers.wire import map_status_error, server_message
+from overseer.providers.wire import sdk_errors
 from overseer.types import Message, Usage
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -76,20 +76,10 @@ class AnthropicProvider:
         if schema is not None:
             kwargs["tools"] = [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": schema}]
             kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
-        try:
+        # 529 overloaded is a 5xx, so it maps to a transient error with the rest.
+        with sdk_errors(anthropic, anthropic.AnthropicError, where=self.where, timeout=self._timeout,
+                        key_env="ANTHROPIC_API_KEY"):
             response = await self._get_client().messages.create(**kwargs)
-        except anthropic.APIStatusError as exc:
-            # 529 overloaded is a 5xx, so it maps to a transient error with the rest.
-            raise map_status_error(exc.status_code, server_message(exc), exc.response.headers,
-                                   key_env="ANTHROPIC_API_KEY", where=self.where) from exc
-        except anthropic.APITimeoutError as exc:
-            raise TransientProviderError(f"{self.where} did not answer within {self._timeout}s") from exc
-        except anthropic.APIConnectionError as exc:
-            raise TransientProviderError(f"cannot reach {self.where}: {exc}") from exc
-        except anthropic.AnthropicError as exc:
-            raise ProviderError(f"{self.where}: {exc}") from exc
-        except json.JSONDecodeError as exc:  # a 2xx whose body was cut short: the SDK lets the parse error out
-            raise TransientProviderError(f"{self.where} sent a response that is not valid JSON: {exc}") from exc
 
         blocks = list(response.content or [])
         tool_use = next((b for b in blocks if b.type == "tool_use" and b.name == TOOL_NAME), None)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from overseer.errors import AuthenticationError, ConfigError, ProviderError, TransientProviderError
+from overseer.errors import AuthenticationError, ConfigError, ProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
 from overseer.providers.local import bounded_schema
-from overseer.providers.wire import escape_raw_controls, map_status_error, server_message
+from overseer.providers.wire import escape_raw_controls, map_status_error, sdk_errors, server_message
 from overseer.types import Message, Usage
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -166,22 +166,15 @@ class OpenAIProvider:
         import openai
 
         kwargs = self._request(messages, schema, params, mode)
-        try:
-            response = await self._get_client().chat.completions.create(**kwargs)
-        except openai.APIStatusError as exc:
-            message = server_message(exc)
-            if "response_format" in kwargs and _rejects_format(exc.status_code, message):
-                raise _FormatRejected(message) from exc
-            raise map_status_error(exc.status_code, message, exc.response.headers, key_env="OPENAI_API_KEY",
-                                   where=self.where, placeholder_key=self._placeholder) from exc
-        except openai.APITimeoutError as exc:
-            raise TransientProviderError(f"{self.where} did not answer within {self._timeout}s") from exc
-        except openai.APIConnectionError as exc:
-            raise TransientProviderError(f"cannot reach {self.where}: {exc}") from exc
-        except openai.OpenAIError as exc:
-            raise ProviderError(f"{self.where}: {exc}") from exc
-        except json.JSONDecodeError as exc:  # a 2xx whose body was cut short: the SDK lets the parse error out
-            raise TransientProviderError(f"{self.where} sent a response that is not valid JSON: {exc}") from exc
+        with sdk_errors(openai, openai.OpenAIError, where=self.where, timeout=self._timeout,
+                        key_env="OPENAI_API_KEY", placeholder_key=self._placeholder):
+            try:
+                response = await self._get_client().chat.completions.create(**kwargs)
+            except openai.APIStatusError as exc:
+                message = server_message(exc)
+                if "response_format" in kwargs and _rejects_format(exc.status_code, message):
+                    raise _FormatRejected(message) from exc
+                raise
         return self._completion(response, mode)
 
     def _completion(self, response: Any, mode: str) -> Completion:

@@ -3,9 +3,12 @@ and repair of the raw control characters grammar-constrained servers put inside 
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from types import ModuleType
 from typing import Any
 
 from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
@@ -84,3 +87,23 @@ def map_status_error(status: int, message: str, headers: Mapping[str, str] | Non
         return TransientProviderError(f"{where} returned {status}: {message}", status=status,
                                       retry_after=parse_retry_after(headers))
     return ProviderError(f"{where} rejected the request ({status}): {message}", status=status)
+
+
+@contextlib.contextmanager
+def sdk_errors(sdk: ModuleType, base_error: type[Exception], *, where: str, timeout: float, key_env: str,
+               placeholder_key: bool = False) -> Iterator[None]:
+    """Map the exceptions of an SDK call (`openai` or `anthropic`, which share their exception names) to the
+    errors the single retry layer understands."""
+    try:
+        yield
+    except sdk.APIStatusError as exc:
+        raise map_status_error(exc.status_code, server_message(exc), exc.response.headers, key_env=key_env,
+                               where=where, placeholder_key=placeholder_key) from exc
+    except sdk.APITimeoutError as exc:  # a subclass of APIConnectionError, so it comes first
+        raise TransientProviderError(f"{where} did not answer within {timeout}s") from exc
+    except sdk.APIConnectionError as exc:
+        raise TransientProviderError(f"cannot reach {where}: {exc}") from exc
+    except base_error as exc:
+        raise ProviderError(f"{where}: {exc}") from exc
+    except json.JSONDecodeError as exc:  # a 2xx whose body was cut short: the SDKs let the parse error out
+        raise TransientProviderError(f"{where} sent a response that is not valid JSON: {exc}") from exc
