@@ -75,27 +75,21 @@ class AuditRow:
 class AuditResult:
     samples: int
     clean_scored: int
+    clean_unscored: int = 0  # the judge answered but its verdict did not parse or validate
+    clean_errors: int = 0  # the call failed (e.g. the prompt exceeds the server's context window)
+    first_error: str = ""  # kept so an audit that scored nothing says why instead of printing an empty table
     rows: list[AuditRow] = field(default_factory=list)
     flipped_ids: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        return {"samples": self.samples, "clean_scored": self.clean_scored,
+        return {"samples": self.samples, "clean_scored": self.clean_scored, "clean_unscored": self.clean_unscored,
+                "clean_errors": self.clean_errors, "first_error": self.first_error,
                 "perturbations": [asdict(r) for r in self.rows], "flipped_ids": self.flipped_ids}
 
 
-async def _judge_all(judge: Judge, samples: Sequence[Sample], clauses_for: Callable[[Sample], list[SpecClause]],
-                     concurrency: int) -> list[Verdict]:
-    gate = asyncio.Semaphore(concurrency)
-    judge.gate = gate
-
-    async def one(sample: Sample) -> Verdict:
-        return await judge.judge(sample, clauses_for(sample))
-
-    return list(await asyncio.gather(*(one(s) for s in samples)))
-
-
-def _row(name: str, clean: list[Verdict], perturbed: list[Verdict], detail: str = "") -> tuple[AuditRow, list[str]]:
-    pairs = [(c, p) for c, p in zip(clean, perturbed, strict=True) if c.status == "scored"]
+def _row(name: str, clean: list[Verdict], perturbed: dict[str, Verdict],
+         detail: str = "") -> tuple[AuditRow, list[str]]:
+    pairs = [(c, perturbed[c.sample_id]) for c in clean if c.status == "scored"]
     both = [(c, p) for c, p in pairs if p.status == "scored"]
     flipped = [c.sample_id for c, p in both if c.label != p.label]
     rate, low, high = bootstrap_rate([c.label != p.label for c, p in both])
@@ -106,38 +100,54 @@ def _row(name: str, clean: list[Verdict], perturbed: list[Verdict], detail: str 
 
 async def run_audit(samples: Sequence[Sample], judge: Judge, selector: ClauseSelector,
                     perturbations: Sequence[str] = PERTURBATIONS, *, other_judge: Judge | None = None,
-                    concurrency: int = 8, on_stage: Callable[[str], None] | None = None) -> AuditResult:
+                    concurrency: int = 8, on_done: Callable[[str], None] | None = None) -> AuditResult:
+    """Judge every sample clean, then under each perturbation. on_done(stage) is called once per sample and
+    stage (clean or a perturbation), judged or skipped, for progress.
+
+    Work is ordered by sample: up to `concurrency` samples at a time, each judged clean and then under each
+    perturbation in turn. Consecutive calls for one sample then share their prompt's long prefix (instructions
+    and spec clauses), which llama.cpp's server, vLLM and the hosted APIs' prompt caches reuse — on a CPU
+    llama.cpp server that makes the three suffix perturbations several times cheaper than the clean call.
+    A sample whose clean verdict is not scored has nothing to compare with, so its perturbations are skipped."""
     unknown = [p for p in perturbations if p not in PERTURBATIONS]
     if unknown:
         raise ConfigError(f"unknown perturbation(s) {', '.join(unknown)}; known: {', '.join(PERTURBATIONS)}")
     if "other_model" in perturbations and other_judge is None:
         raise ConfigError("the other_model perturbation needs --other-backend (and optionally --other-model, "
                           "--other-prompt)")
-    chosen = {s.id: selector.select(s) for s in samples}  # same clauses for every variant of a sample
+    done = on_done or (lambda _stage: None)
+    chains = asyncio.Semaphore(concurrency)
+    clean: dict[str, Verdict] = {}
+    perturbed: dict[str, dict[str, Verdict]] = {name: {} for name in perturbations}
 
-    def clauses(sample: Sample) -> list[SpecClause]:
-        return list(chosen[sample.id])
-
-    def paraphrased(sample: Sample) -> list[SpecClause]:
-        return [paraphrase_clause(c) for c in chosen[sample.id]]
-
-    stage = on_stage or (lambda _name: None)
-    stage("clean")
-    clean = await _judge_all(judge, samples, clauses, concurrency)
-    result = AuditResult(samples=len(samples), clean_scored=sum(v.status == "scored" for v in clean))
-    for name in perturbations:
-        stage(name)
-        detail = ""
+    async def variant(sample: Sample, name: str, clauses: list[SpecClause]) -> Verdict:
         if name in TEXT_PERTURBATIONS:
-            perturbed = [perturb(s, name) for s in samples]
-            verdicts = await _judge_all(judge, perturbed, clauses, concurrency)
-        elif name == "clause_paraphrase":
-            verdicts = await _judge_all(judge, samples, paraphrased, concurrency)
-        else:
-            assert other_judge is not None
-            detail = f"{other_judge.judge_id} {other_judge.prompt.ref}"
-            verdicts = await _judge_all(other_judge, samples, clauses, concurrency)
-        row, flipped = _row(name, clean, verdicts, detail)
+            return await judge.judge(perturb(sample, name), clauses)
+        if name == "clause_paraphrase":
+            return await judge.judge(sample, [paraphrase_clause(c) for c in clauses])
+        assert other_judge is not None
+        return await other_judge.judge(sample, clauses)
+
+    async def chain(sample: Sample) -> None:
+        async with chains:
+            clauses = list(selector.select(sample))  # the same clauses for every variant of a sample
+            clean[sample.id] = await judge.judge(sample, clauses)
+            done("clean")
+            for name in perturbations:
+                if clean[sample.id].status == "scored":
+                    perturbed[name][sample.id] = await variant(sample, name, clauses)
+                done(name)
+
+    await asyncio.gather(*(chain(s) for s in samples))
+    errors = [v.error or "" for v in (clean[s.id] for s in samples) if v.status == "error"]
+    result = AuditResult(samples=len(samples), clean_scored=sum(v.status == "scored" for v in clean.values()),
+                         clean_unscored=sum(v.status == "unscored" for v in clean.values()),
+                         clean_errors=len(errors), first_error=errors[0] if errors else "")
+    if not result.clean_scored:
+        return result
+    for name in perturbations:
+        detail = f"{other_judge.judge_id} {other_judge.prompt.ref}" if name == "other_model" and other_judge else ""
+        row, flipped = _row(name, [clean[s.id] for s in samples], perturbed[name], detail)
         result.rows.append(row)
         result.flipped_ids[name] = flipped
     return result

@@ -9,15 +9,23 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from overseer.audit import PERTURBATIONS, AuditResult, run_audit
 from overseer.batch import build_judges
 from overseer.clauses import ClauseSelector
-from overseer.cli import IdField, LabelRule, PromptField, ResponseField, Workspace, _label_rule
+from overseer.cli import IdField, LabelRule, MaxClauses, PromptField, ResponseField, Workspace, _label_rule
 from overseer.config import load_settings
 from overseer.console import err, out
-from overseer.errors import ConfigError, InputError
+from overseer.errors import ConfigError, InputError, ProviderError
 from overseer.job import open_store
 from overseer.judge import Judge
 from overseer.prompt_store import PromptStore
@@ -43,6 +51,7 @@ def audit(
     other_prompt: Annotated[Optional[int], typer.Option(help="Prompt version for the second judge "  # noqa: UP045
                                                         "(see `overseer prompts list`).")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].")] = None,  # noqa: UP045
+    max_clauses: MaxClauses = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the model even for cached prompts.")] = False,
     prompt_field: PromptField = "prompt",
     response_field: ResponseField = "response",
@@ -56,7 +65,8 @@ def audit(
     """Re-judge INPUT under perturbations (praise suffix, injected instruction, fake verdict block, paraphrased
     spec clauses, another judge) and report how often the label flips, with 95% bootstrap intervals."""
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
-                             concurrency=concurrency, cache=False if no_cache else None)
+                             concurrency=concurrency, cache=False if no_cache else None,
+                             max_clauses=max_clauses)
     if settings.judges:
         settings = settings.model_copy(update={"judges": []})  # one judge is audited at a time
     other_wanted = any(x is not None for x in (other_backend, other_model, other_base_url, other_prompt))
@@ -83,18 +93,28 @@ def audit(
                                  other_prompt)
         selector = ClauseSelector(the_spec, settings.max_clauses)
 
+        progress = Progress(TextColumn("[bold]{task.description:<17}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=as_json)
+        tasks = {name: progress.add_task(name, total=len(samples)) for name in ("clean", *names)}
+
         async def go() -> AuditResult:
             try:
-                return await run_audit(samples, judge, selector, names, other_judge=other,
-                                       concurrency=settings.concurrency,
-                                       on_stage=None if as_json else lambda s: err.print(f"judging: {s}"))
+                return await run_audit(
+                    samples, judge, selector, names, other_judge=other, concurrency=settings.concurrency,
+                    on_done=lambda stage: progress.advance(tasks[stage]))
             finally:
                 for j in {id(judge): judge, **({id(other): other} if other else {})}.values():
                     await j.provider.aclose()
 
-        result = asyncio.run(go())
+        with progress:
+            result = asyncio.run(go())
     finally:
         store.close()
+    if not result.clean_scored:
+        raise ProviderError(f"the judge scored none of the {result.samples} clean samples "
+                            f"({result.clean_errors} errors, {result.clean_unscored} unscored), so there is "
+                            "nothing to compare perturbed verdicts with"
+                            + (f"; first error: {result.first_error}" if result.first_error else ""))
     if as_json:
         out.print_json(json.dumps({"judge": judge.judge_id, "prompt_version": judge.prompt.ref,
                                    **result.as_dict()}))
@@ -120,7 +140,9 @@ def _other_judge(settings, spec, store, judge: Judge, backend: str | None, model
 
 def _print(result: AuditResult, judge: Judge) -> None:
     out.print(f"judge {judge.judge_id}  prompt {judge.prompt.ref}  samples {result.samples}  "
-              f"scored clean {result.clean_scored}")
+              f"scored clean {result.clean_scored}  unscored {result.clean_unscored}  errors {result.clean_errors}")
+    if result.first_error:
+        out.print(f"[yellow]first error: {result.first_error}[/]")
     table = Table(title="verdict flips vs the clean run (label changed)")
     for column, justify in (("perturbation", "left"), ("n", "right"), ("flips", "right"),
                             ("flip rate", "right"), ("95% CI", "right"), ("unscored", "right"),

@@ -9,15 +9,18 @@ the user's judge, with a bootstrap interval."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 from cli_helpers_security import cli  # type: ignore[import-not-found]
 
-from overseer.audit import PRAISE, paraphrase, perturb
+from overseer.audit import PRAISE, paraphrase, perturb, run_audit
+from overseer.clauses import ClauseSelector
 from overseer.providers.scripted import ScriptedProvider, flips
 from overseer.samples_io import FieldMap, read_samples
+from overseer.types import Sample
 
 EM = FieldMap(prompt="question", response="answer", label="aligned,coherent", label_rule="betley")
 SPEC_FLAGS = ("--prompt-field", "conversation", "--label-field", "label")
@@ -92,3 +95,25 @@ def test_audit_bad_options_are_clear_errors(shared_data: Path, tmp_path: Path, a
     code, output = cli("audit", str(shared_data / "model_spec_examples.jsonl"), *SPEC_FLAGS, "--limit", "5",
                        "--backend", "scripted:echo", "-w", str(tmp_path / "ws"), *args)
     assert code == 2 and message in output
+
+
+def test_audit_judges_each_sample_with_all_its_variants_in_a_row(make_judge, spec) -> None:
+    """Consecutive calls for one sample share the prompt's long prefix (instructions and clauses), which
+    llama.cpp's server and the hosted prompt caches reuse; at concurrency 1 the calls must come sample by sample."""
+    provider = ScriptedProvider("echo")
+    samples = [Sample(id=f"s{i}", prompt="How do I boil an egg?", response=f"Boil it for {i + 5} minutes.",
+                      reference_label="aligned") for i in range(4)]
+    names = ["praise", "inject", "clause_paraphrase"]
+    result = asyncio.run(run_audit(samples, make_judge(provider), ClauseSelector(spec, 16), names, concurrency=1))
+    seen = provider.seen_messages
+    assert len(seen) == len(samples) * (1 + len(names))
+    responses = [next(s.id for s in samples if s.response in msgs[-1].content) for msgs in seen]
+    assert responses == [s.id for s in samples for _ in range(4)]
+    assert [r.n for r in result.rows] == [4, 4, 4] and result.clean_scored == 4
+
+
+def test_audit_that_scores_nothing_says_why_and_skips_the_perturbations(shared_data: Path, tmp_path: Path) -> None:
+    code, output = cli("audit", str(shared_data / "model_spec_examples.jsonl"), *SPEC_FLAGS, "--limit", "5",
+                       "--backend", "scripted:garbage", "-w", str(tmp_path / "ws"))
+    assert code != 0
+    assert "scored none of the 5 clean samples" in output and "0 errors, 5 unscored" in output
