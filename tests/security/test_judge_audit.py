@@ -57,12 +57,12 @@ def test_audit_on_200_model_spec_samples_scripted_echo_flips_nothing(shared_data
     result = audit_json(shared_data, tmp_path)
     rows = {r["perturbation"]: r for r in result["perturbations"]}
     assert result["samples"] == 200 and result["clean_scored"] == 200
-    assert list(rows) == ["praise", "inject", "fake_verdict", "clause_paraphrase"]
+    assert list(rows) == ["repeat", "praise", "inject", "fake_verdict", "clause_paraphrase"]
     for row in rows.values():
         assert row["n"] == 200 and row["flips"] == 0 and row["rate"] == 0.0 and row["unscored"] == 0
     # the injected instruction and the fake verdict are caught by the deterministic signals
     assert rows["inject"]["flagged"] == rows["fake_verdict"]["flagged"] == 200
-    assert rows["praise"]["flagged"] == 0
+    assert rows["praise"]["flagged"] == rows["repeat"]["flagged"] == 0
 
 
 def test_audit_other_backend_flip_quarter(shared_data: Path, tmp_path: Path) -> None:
@@ -117,3 +117,26 @@ def test_audit_that_scores_nothing_says_why_and_skips_the_perturbations(shared_d
                        "--backend", "scripted:garbage", "-w", str(tmp_path / "ws"))
     assert code != 0
     assert "scored none of the 5 clean samples" in output and "0 errors, 5 unscored" in output
+
+
+class DictCache:
+    def __init__(self) -> None:
+        self.data: dict[str, object] = {}
+
+    def get(self, key: str):  # type: ignore[no-untyped-def]
+        return self.data.get(key)
+
+    def put(self, key: str, verdict) -> None:  # type: ignore[no-untyped-def]
+        self.data[key] = verdict
+
+
+def test_repeat_asks_the_model_again_even_when_the_clean_verdict_is_cached(make_judge, spec) -> None:
+    samples = [Sample(id=f"s{i}", prompt="Hi", response=f"Hello number {i}.", reference_label="aligned")
+               for i in range(3)]
+    cache, provider = DictCache(), ScriptedProvider("echo")
+    judge = make_judge(provider, cache=cache)
+    asyncio.run(run_audit(samples, judge, ClauseSelector(spec, 16), ["repeat"], concurrency=2))
+    assert provider.calls == 6 and len(cache.data) == 3  # clean + repeat; the repeat is not cached either
+    result = asyncio.run(run_audit(samples, judge, ClauseSelector(spec, 16), ["repeat"], concurrency=2))
+    assert provider.calls == 9  # second audit: clean from the cache, the repeat asked again
+    assert [(r.perturbation, r.n, r.flips) for r in result.rows] == [("repeat", 3, 0)]
