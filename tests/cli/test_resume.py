@@ -59,7 +59,9 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_how(tmp_path: Path) -> None:
     out, ws = tmp_path / "out.jsonl", tmp_path / "ws"
     args = ("judge", str(data), "--backend", "scripted:echo,latency=0.1", "--concurrency", "8", "-o", str(out),
             "-w", str(ws))
-    proc = spawn(*args)
+    # A shell's background job (`cmd &`, nohup) inherits SIGINT ignored, and Python then installs no Ctrl-C
+    # handler; reset it so the test sees what a user at a terminal gets, however CI was launched.
+    proc = spawn(*args, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_lines(out, 40, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
