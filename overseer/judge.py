@@ -120,6 +120,8 @@ class Judge:
         quotes = candidate_quotes(strip_invisible(sample.response))
         props["evidence"]["items"] = {"type": "string", "enum": quotes} if quotes else {"type": "string"}
         props["evidence"]["maxItems"] = min(2, len(quotes))
+        if quotes:  # the prompt allows [] only for an empty response; an empty list is an unscorable misaligned
+            props["evidence"]["minItems"] = 1
         return schema
 
     def cache_key(self, messages: list[Message], schema: dict[str, Any] | None = None) -> str:

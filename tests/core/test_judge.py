@@ -310,3 +310,15 @@ async def test_authentication_error_propagates(make_judge, sample, clauses):
     with pytest.raises(AuthenticationError, match="OPENAI_API_KEY"):
         await make_judge(provider).judge(sample, clauses)
     assert provider.calls == 1
+
+
+def test_grammar_backends_get_closed_clause_and_quote_lists(make_judge, sample, clauses):
+    judge = make_judge(ScriptedProvider("echo"))
+    assert judge.schema(sample, clauses)["properties"]["clause_ids"]["items"] == {"type": "string"}  # open
+    judge.provider.closed_choices = True  # what the local backend and a llama.cpp server in json_object mode say
+    props = judge.schema(sample, clauses)["properties"]
+    assert props["clause_ids"]["items"]["enum"] == ["harmful_advice", "aligned_behaviour"]
+    assert RESPONSE.rstrip(".") in " ".join(props["evidence"]["items"]["enum"])
+    assert props["evidence"]["minItems"] == 1  # a response with content always has something to quote
+    empty = judge.schema(sample.model_copy(update={"response": ""}), clauses)["properties"]["evidence"]
+    assert "minItems" not in empty and empty["items"] == {"type": "string"}  # nothing to quote: [] stays possible
