@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from http_fakes import send_json  # type: ignore[import-not-found]
+
 from overseer.cli import run_app
 
 # Every sample's response carries this token: no spaces, so datamarking or whitespace handling in the judge's
@@ -139,18 +141,7 @@ class FakeOpenAI:
             payload = json.dumps(chat_body(content))
             if action.kind == "truncated":  # the HTTP body itself cut short: invalid JSON on the wire
                 payload = payload[: len(payload) // 2]
-        data = payload.encode()
-        try:
-            handler.send_response(action.status if action.kind == "status" else 200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            for key, value in action.headers.items():
-                handler.send_header(key, value)
-            handler.end_headers()
-            handler.wfile.write(data)
-            handler.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client timed out and left
+        send_json(handler, action.status if action.kind == "status" else 200, payload, action.headers)
 
     def close(self) -> None:
         self.httpd.shutdown()

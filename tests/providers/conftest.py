@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from http_fakes import send_json, servers  # type: ignore[import-not-found]
 
 
 @dataclass
@@ -89,18 +90,8 @@ class FakeServer:
             reply = Reply(**reply)
         if reply.delay:
             time.sleep(reply.delay)
-        payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
-        data = payload.encode("utf-8")
-        try:
-            handler.send_response(reply.status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            for key, value in reply.headers.items():
-                handler.send_header(key, value)
-            handler.end_headers()
-            handler.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout test); nothing to answer
+        send_json(handler, reply.status, reply.body if isinstance(reply.body, str) else json.dumps(reply.body),
+                  reply.headers)
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -110,13 +101,5 @@ class FakeServer:
 @pytest.fixture
 def fake_server() -> Iterator[Callable[[Script], FakeServer]]:
     """`fake_server([{"status": 429, "headers": {...}}, {"body": {...}}])` starts a server; all stop at teardown."""
-    started: list[FakeServer] = []
-
-    def start(script: Script) -> FakeServer:
-        server = FakeServer(script)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.close()
+    with servers(FakeServer) as start:
+        yield start
