@@ -4,6 +4,7 @@ line and field; the caller decides whether to stop (default) or to skip and reco
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -100,33 +101,29 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | InputError, st
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     raw_bytes = path.read_bytes()
     try:
-        raw_bytes.decode("utf-8")
+        text = raw_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw_bytes[:exc.start].count(b"\n") + 1
         raise InputError(f"not UTF-8 (byte {exc.start})", path=str(path), line=line) from exc
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            # strict: an unclosed quote (a torn file) is an error, not one giant cell holding the rest of the file
-            reader = csv.DictReader(f, delimiter=delimiter, strict=True)
-            last = 1  # the header
-            while True:
-                try:
-                    record = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    # At end of file line_num can still point at the previous record: the bad one comes after it.
-                    bad = max(reader.line_num, last + 1)
-                    yield bad, InputError(f"malformed CSV: {exc}", path=str(path), line=bad), ""
-                    break  # the reader cannot resynchronise after a quoting error
-                line = last = reader.line_num  # the last physical line of the record
-                if None in record:
-                    yield line, InputError(f"{len(record[None])} more cells than the header has columns",
-                                           path=str(path), line=line), str(record)
-                    continue
-                yield line, {k: v for k, v in record.items() if v is not None}, json.dumps(record)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"cannot read as CSV: {exc}", path=str(path)) from exc
+    # strict: an unclosed quote (a torn file) is an error, not one giant cell holding the rest of the file
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    last = 1  # the header
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # At end of file line_num can still point at the previous record: the bad one comes after it.
+            bad = max(reader.line_num, last + 1)
+            yield bad, InputError(f"malformed CSV: {exc}", path=str(path), line=bad), ""
+            break  # the reader cannot resynchronise after a quoting error
+        line = last = reader.line_num  # the last physical line of the record
+        if None in record:
+            yield line, InputError(f"{len(record[None])} more cells than the header has columns",
+                                   path=str(path), line=line), str(record)
+            continue
+        yield line, {k: v for k, v in record.items() if v is not None}, json.dumps(record)
 
 
 def to_sample(record: dict[str, Any], fields: FieldMap, *, path: str, line: int) -> Sample:
