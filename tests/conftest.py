@@ -21,6 +21,14 @@ def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _forget_served_models() -> None:
+    """Fake servers reuse ports across tests; one test's answer to GET /models must not serve the next."""
+    from overseer.providers.openai import served_model
+
+    served_model.cache_clear()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

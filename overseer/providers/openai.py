@@ -8,6 +8,7 @@ valid JSON is the judge's problem (it re-asks, then stores the verdict unscored)
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -56,10 +57,13 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return fix(schema)  # fix() builds new dicts and lists, so the caller's schema is never modified
 
 
+@functools.lru_cache(maxsize=16)
 def served_model(base_url: str, api_key: str | None, timeout: float) -> str:
     """The one model a self-hosted server serves (GET /models), for when no --model was given. Without this the
     request would carry our default name, which llama.cpp's server ignores and echoes back — and every verdict
-    would record (and be priced as) gpt-4o-mini while SmolLM2 or Llama wrote it."""
+    would record (and be priced as) gpt-4o-mini while SmolLM2 or Llama wrote it. Remembered per process (errors
+    are not): providers are also built inside a run, for each --learn round, where a blocking GET each time
+    would stall the event loop."""
     import openai
 
     client = openai.OpenAI(api_key=api_key or PLACEHOLDER_KEY, base_url=base_url, timeout=min(timeout, 30.0),

@@ -190,6 +190,8 @@ def test_self_hosted_server_without_model_records_the_model_it_serves(fake_serve
     assert [(r.method, r.path) for r in server.requests] == [("GET", "/v1/models")]
     explicit = make_provider("openai", openai_settings(server.url + "/v1", model="llama3"))
     assert explicit.model == "llama3" and len(server.requests) == 1  # --model given: nothing asked
+    again = make_provider("openai", openai_settings(server.url + "/v1"))  # e.g. a --learn round's judge
+    assert again.model == p.model and len(server.requests) == 1  # asked once per process
 
 
 @pytest.mark.parametrize("script, message", [
