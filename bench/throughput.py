@@ -12,14 +12,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from overseer.batch import OutputFile, Tally, build_judges, judge_samples
 from overseer.clauses import ClauseSelector
 from overseer.config import load_settings
-from overseer.graph import RunContext
+from overseer.judging.graph import RunContext
 from overseer.providers.base import CallContext, GenerationParams
 from overseer.providers.scripted import ScriptedProvider
-from overseer.runs import RunStore
+from overseer.run import OutputFile, Tally, build_judges, judge_samples
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
 from overseer.types import Message, Sample
 
 

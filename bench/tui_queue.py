@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from overseer.config import load_settings
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 from overseer.tui.state import ReviewSession
 from overseer.types import Aggregate, Provenance, Sample, SampleResult, Verdict
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from overseer.judge import EdgeCaseExample
+from overseer.judging.judge import EdgeCaseExample
 from overseer.memory.fast_judge import FastJudge, response_head
 from overseer.memory.store import EdgeCaseStore
 from overseer.types import EdgeCase, Label, Provenance, Sample, Verdict

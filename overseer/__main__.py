@@ -1,3 +1,3 @@
-from overseer.cli import main
+from overseer.cli.main import main
 
 main()

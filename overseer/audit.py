@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from overseer.clauses import ClauseSelector
 from overseer.errors import ConfigError
-from overseer.judge import Judge
+from overseer.judging.judge import Judge
 from overseer.report import bootstrap_rate
 from overseer.types import Sample, SpecClause, Verdict
 

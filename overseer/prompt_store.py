@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from overseer.errors import OverseerError
-from overseer.prompt_versions import load_prompt, missing_placeholders, shipped_prompts_dir
+from overseer.templates import load_prompt, missing_placeholders, shipped_prompts_dir
 from overseer.types import PromptVersion, sha256_text, utcnow
 
 VERSION_FILE = re.compile(r"^v(\d+)\.md$")

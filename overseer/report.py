@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from overseer.aggregate import is_violation
+from overseer.judging.aggregate import is_violation
 from overseer.types import LABELS, Label, Sample, SampleResult
 
 

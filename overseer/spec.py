@@ -70,7 +70,7 @@ def parse_spec(text: str, *, source: str = "<string>", name: str | None = None) 
 
 def load_spec(path: str | Path | None = None) -> Spec:
     """Load a spec file; None or a bare name loads a spec shipped in prompts/spec/."""
-    from overseer.prompt_versions import shipped_prompts_dir
+    from overseer.templates import shipped_prompts_dir
 
     shipped_dir = shipped_prompts_dir() / "spec"
     if path is None:

@@ -25,7 +25,7 @@ socket.create_connection = _blocked("create_connection")
 socket.getaddrinfo = _blocked("getaddrinfo")
 socket.gethostbyname = _blocked("gethostbyname")
 
-from overseer.cli import main
+from overseer.cli.main import main
 sys.argv = ["overseer", *sys.argv[1:]]
 main()
 '''

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overseer.errors import OverseerError
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 
 SORTS: dict[str, str] = {
     "queue": "q.created_at",

@@ -15,8 +15,8 @@ from typing import Any
 
 from overseer.config import Settings
 from overseer.errors import OverseerError
-from overseer.runs import ReviewRecord, RunStore
 from overseer.spec import load_spec
+from overseer.store.runs import ReviewRecord, RunStore
 from overseer.tui import queue as q
 from overseer.tui.queue import QueueFilter, QueueRow
 from overseer.types import EdgeCase, Generalization, Label, Sample, SampleResult, Spec, SpecClause
@@ -272,7 +272,7 @@ class ReviewSession:
 
     async def improve(self) -> str:
         """One optimizer round on everything labelled (reviews included); returns a one-line outcome."""
-        from overseer.improve import all_examples, make_optimizer
+        from overseer.optimize.learner import all_examples, make_optimizer
 
         store = RunStore(self.store.path)  # its own connection: the round's transactions interleave with ours
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from overseer.report import bootstrap_rate
-from overseer.runs import ReviewRecord, RunStore
+from overseer.store.runs import ReviewRecord, RunStore
 from overseer.types import LABELS
 
 

@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass
 
 from overseer.prompt_store import PromptStore
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 from overseer.types import PromptVersion
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from overseer.cli import run_app
+from overseer.cli.main import run_app
 
 
 def cli(*args: str) -> tuple[int, str]:

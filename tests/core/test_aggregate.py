@@ -1,10 +1,10 @@
-"""overseer.aggregate: judges' verdicts → one label, mean scores, Betley/emergent flags and review reasons."""
+"""overseer.judging.aggregate: judges' verdicts → one label, mean scores, Betley/emergent flags and review reasons."""
 
 from __future__ import annotations
 
 import pytest
 
-from overseer.aggregate import aggregate
+from overseer.judging.aggregate import aggregate
 
 
 def test_unanimous_confident_judges_are_recorded_without_review(make_sample, make_verdict):

@@ -1,4 +1,4 @@
-"""overseer.judge.Judge with the scripted provider: re-ask once, unscored never guessed, prompt-injection-proof
+"""overseer.judging.judge.Judge with the scripted provider: re-ask once, unscored never guessed, prompt-injection-proof
 rendering, keyed delimiters, and a cache that replays only scored verdicts under the exact same inputs."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from overseer.errors import AuthenticationError, ProviderError, TransientProviderError
-from overseer.judge import EdgeCaseExample, Judge
-from overseer.prompt_versions import USER_MARKER, load_shipped
+from overseer.judging.judge import EdgeCaseExample, Judge
 from overseer.providers.base import CallContext
 from overseer.providers.retry import RetryPolicy
 from overseer.providers.scripted import ScriptedProvider
-from overseer.runs import RunStore
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
+from overseer.templates import USER_MARKER, load_shipped
 from overseer.types import Message, Sample
 
 KEY = b"k" * 32

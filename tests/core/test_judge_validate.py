@@ -1,4 +1,4 @@
-"""overseer.judge.validate_reply: the only channel a verdict is read from, checked against spec and sample."""
+"""overseer.judging.judge.validate_reply: the only channel a verdict is read from, checked against spec and sample."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from overseer.judge import validate_reply
+from overseer.judging.judge import validate_reply
 from overseer.spec import load_spec
 from overseer.types import Sample
 

@@ -1,4 +1,4 @@
-"""overseer.runs.RunStore: forward-only migrations, results in commit order, the review queue, totals, cache."""
+"""overseer.store.runs.RunStore: forward-only migrations, results in commit order, the review queue, totals, cache."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from overseer.errors import RunError
-from overseer.runs import MIGRATIONS, RunStore
+from overseer.store.runs import MIGRATIONS, RunStore
 from overseer.types import Aggregate, Sample, SampleResult, Usage
 
 TABLES = {"runs", "samples", "results", "verdicts", "review_queue", "input_errors", "cache"}

@@ -27,7 +27,7 @@ from typing import Any
 
 from http_fakes import send_json  # type: ignore[import-not-found]
 
-from overseer.cli import run_app
+from overseer.cli.main import run_app
 
 # Every sample's response carries this token: no spaces, so datamarking or whitespace handling in the judge's
 # prompt cannot break it, and the server can tell which sample a request is about.

@@ -14,12 +14,12 @@ import pytest
 from fault_helpers import Action, cli, judge_args, read_jsonl, write_samples
 
 from overseer.errors import ProviderError, TransientProviderError
-from overseer.judge import Judge
+from overseer.judging.judge import Judge
 from overseer.prompt_store import PromptStore
 from overseer.providers.retry import RetryPolicy
 from overseer.providers.scripted import ScriptedProvider
-from overseer.runs import RunStore
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
 from overseer.types import Sample
 
 SAMPLE = Sample(id="s1", prompt="How do I bake bread?", response="Knead the dough, let it rise, bake it.",

@@ -101,7 +101,7 @@ def test_right_after_a_kill_9_during_seed_readers_see_what_the_log_holds(tmp_pat
 REVIEWER = '''
 import sys
 from overseer.config import load_settings
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 from overseer.tui.state import ReviewSession
 
 workspace, run_id = sys.argv[1], sys.argv[2]
@@ -116,7 +116,7 @@ while (row := session.current) is not None and row.status == "pending":
 
 def test_kill_9_during_review_keeps_every_decision_once_and_resumes_at_the_first_undecided(tmp_path: Path) -> None:
     from overseer.config import load_settings
-    from overseer.runs import RunStore
+    from overseer.store.runs import RunStore
     from overseer.tui.state import ReviewSession
 
     ws, data = tmp_path / "ws", tmp_path / "in.jsonl"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from overseer.betley import betley_label, make_betley_judge, parse_score, weighted_score
+from overseer.judging.betley import betley_label, make_betley_judge, parse_score, weighted_score
 from overseer.providers.scripted import ScriptedProvider
 from overseer.spec import load_spec
 from overseer.types import Sample

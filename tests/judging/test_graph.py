@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from overseer.batch import judge_samples
 from overseer.clauses import ClauseSelector
-from overseer.graph import RunContext, graph
-from overseer.judge import Judge
-from overseer.prompt_versions import load_shipped
+from overseer.judging.graph import RunContext, graph
+from overseer.judging.judge import Judge
 from overseer.providers.scripted import ScriptedProvider
-from overseer.runs import RunStore
+from overseer.run import judge_samples
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
+from overseer.templates import load_shipped
 from overseer.types import Sample
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import offline
 
-from overseer.cli import run_app
+from overseer.cli.main import run_app
 
 JBB_ARGS = ("--prompt-field", "goal", "--response-field", "response", "--label-field", "jailbroken")
 

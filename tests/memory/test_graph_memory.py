@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from overseer.batch import judge_samples
 from overseer.clauses import ClauseSelector
-from overseer.graph import RunContext
-from overseer.judge import Judge
+from overseer.judging.graph import RunContext
+from overseer.judging.judge import Judge
 from overseer.memory.judge_memory import JudgeMemory
 from overseer.memory.store import EdgeCaseStore, case_id
-from overseer.prompt_versions import load_shipped
 from overseer.providers.scripted import ScriptedProvider
-from overseer.runs import RunStore
+from overseer.run import judge_samples
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
+from overseer.templates import load_shipped
 from overseer.types import EdgeCase, Sample
 
 REFUSALS = ["I'm sorry, but I can't help with that request.", "I cannot assist with creating harmful content.",

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from memory_cli_helpers import cases, cli, cli_json, write_jsonl
 
-import overseer.cli_memory
+import overseer.cli.memory
 import overseer.memory.store
 from overseer.memory.embedders import make_embedder
 from overseer.memory.store import EdgeCaseStore

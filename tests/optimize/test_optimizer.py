@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from overseer.optimize import Gate, Optimizer, bootstrap_delta, static_problems
-from overseer.pool import Example, split_pool
+from overseer.optimize.optimizer import Gate, Optimizer, bootstrap_delta, static_problems
+from overseer.optimize.pool import Example, split_pool
 from overseer.prompt_store import PromptStore
 from overseer.providers.scripted import RULES, ScriptedProvider
-from overseer.runs import RunStore
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
 from overseer.types import Sample
 
 
@@ -63,8 +63,8 @@ def test_the_right_rule_is_accepted_and_later_verdicts_cite_the_new_version(tmp_
     [candidate] = opt.store.candidates()
     assert candidate["status"] == "accepted" and candidate["version"] == 2 and "+" in candidate["diff"]
     # a judge built now uses the new version, and says so in every verdict
-    from overseer.batch import build_judges
     from overseer.config import load_settings
+    from overseer.run import build_judges
 
     judges = build_judges(load_settings(workspace=str(tmp_path), backend="scripted:rules"), load_spec(None), None)
     verdict = asyncio.run(next(iter(judges.values())).judge(examples()[1].sample, load_spec(None).clauses))
@@ -105,7 +105,7 @@ def test_a_candidate_that_copies_sample_text_is_rejected(tmp_path: Path) -> None
 
 
 def test_static_checks_need_no_model() -> None:
-    from overseer.prompt_versions import load_shipped
+    from overseer.templates import load_shipped
 
     parent = load_shipped("v1")
     assert static_problems(parent.text + "\nMore care.", parent, []) == []
@@ -124,7 +124,7 @@ def test_gate_demands_an_interval_that_excludes_zero() -> None:
 
 
 def test_a_call_budget_stops_the_round_between_stages_and_it_resumes_later(tmp_path: Path) -> None:
-    from overseer.optimize import Budget
+    from overseer.optimize.optimizer import Budget
 
     opt, judge, _ = optimizer(tmp_path, "fix_finance")
     opt.budget = Budget(rounds=1, calls=5)

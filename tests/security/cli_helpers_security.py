@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 
-from overseer.cli import run_app
+from overseer.cli.main import run_app
 
 
 def cli(*args: str) -> tuple[int, str]:

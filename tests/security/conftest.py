@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from security_helpers import KEY  # type: ignore[import-not-found]
 
-from overseer.batch import judge_samples
 from overseer.clauses import ClauseSelector
-from overseer.graph import RunContext
-from overseer.judge import Judge
-from overseer.prompt_versions import load_shipped
+from overseer.judging.graph import RunContext
+from overseer.judging.judge import Judge
 from overseer.providers.retry import RetryPolicy
 from overseer.providers.scripted import ScriptedProvider
-from overseer.runs import RunStore
+from overseer.run import judge_samples
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
+from overseer.templates import load_shipped
 from overseer.types import Sample, SampleResult
 
 

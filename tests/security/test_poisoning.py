@@ -18,12 +18,12 @@ from security_helpers import reply
 
 from overseer.memory.judge_memory import JudgeMemory
 from overseer.memory.store import EdgeCaseStore, case_id
-from overseer.optimize import Gate, Optimizer
-from overseer.pool import Example, split_pool
+from overseer.optimize.optimizer import Gate, Optimizer
+from overseer.optimize.pool import Example, split_pool
 from overseer.prompt_store import PromptStore
 from overseer.providers.scripted import RULES, ScriptedProvider
-from overseer.runs import RunStore
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
 from overseer.types import EdgeCase, Sample
 
 # --- 7. the rewriter ---------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import re
 import pytest
 from security_helpers import reply, unmarked_lines  # type: ignore[import-not-found]
 
-import overseer.judge as judge_module
-from overseer.aggregate import aggregate
+import overseer.judging.judge as judge_module
+from overseer.judging.aggregate import aggregate
 from overseer.providers.scripted import ScriptedProvider
 from overseer.sanitize import MARK, injection_signals, strip_invisible
 from overseer.types import Sample

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from security_helpers import reply
 
-from overseer.judge import validate_reply
+from overseer.judging.judge import validate_reply
 from overseer.providers.scripted import ScriptedProvider
 from overseer.sanitize import content_free
 from overseer.types import Sample

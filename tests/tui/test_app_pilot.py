@@ -9,7 +9,7 @@ from pathlib import Path
 from tui_helpers import cli, judge, settings
 
 from overseer.memory.store import EdgeCaseStore
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 from overseer.tui.app import ItemScreen, QueueScreen, ReviewApp
 from overseer.tui.screens import StatsScreen, VersionsScreen
 from overseer.tui.state import ReviewSession

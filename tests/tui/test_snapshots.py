@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tui_helpers import judge, pin_run_id, settings
 
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 from overseer.tui.app import ReviewApp
 from overseer.tui.state import ReviewSession
 

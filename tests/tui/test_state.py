@@ -9,7 +9,7 @@ from tui_helpers import judge, settings
 
 from overseer.errors import OverseerError
 from overseer.memory.store import EdgeCaseStore
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 from overseer.tui.state import ReviewSession
 
 
@@ -91,8 +91,8 @@ def test_decide_undo_skip_memory_and_resume(tmp_path: Path, queue_ws: tuple[Path
 
 
 def test_reviews_join_the_labelled_pool(tmp_path: Path, queue_ws: tuple[Path, str]) -> None:
-    from overseer.improve import all_examples
-    from overseer.pool import examples_from_reviews
+    from overseer.optimize.learner import all_examples
+    from overseer.optimize.pool import examples_from_reviews
 
     s, workspace, _ = session(tmp_path, queue_ws)
     sample_id = s.current.sample_id if s.current else ""

@@ -7,9 +7,9 @@ import io
 import json
 from pathlib import Path
 
-from overseer.cli import run_app
+from overseer.cli.main import run_app
 from overseer.config import Settings, load_settings
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 
 
 def cli(*args: str) -> tuple[int, str]:

@@ -9,8 +9,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from overseer.runs import RunStore
 from overseer.samples_io import FieldMap, read_samples
+from overseer.store.runs import RunStore
 from overseer.types import Label, Sample
 
 

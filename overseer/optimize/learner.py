@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from overseer.batch import workspace_secret
 from overseer.config import Settings
-from overseer.optimize import Budget, Gate, Optimizer, RoundOutcome
-from overseer.pool import Example, examples_from_memory, examples_from_reviews, examples_from_runs, split_pool
+from overseer.optimize.optimizer import Budget, Gate, Optimizer, RoundOutcome
+from overseer.optimize.pool import Example, examples_from_memory, examples_from_reviews, examples_from_runs, split_pool
 from overseer.prompt_store import PromptStore
 from overseer.providers import choose_backend, make_provider
-from overseer.runs import RunStore
+from overseer.run import workspace_secret
+from overseer.store.runs import RunStore
 from overseer.types import Spec
 
 
@@ -83,6 +83,6 @@ class Learner:
 def golden_path_examples(path: Path | None, fields: Any) -> list[Example]:
     if path is None:
         return []
-    from overseer.pool import load_golden
+    from overseer.optimize.pool import load_golden
 
     return load_golden(path, fields)

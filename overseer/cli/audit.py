@@ -20,15 +20,14 @@ from rich.progress import (
 from rich.table import Table
 
 from overseer.audit import PERTURBATIONS, AuditResult, run_audit
-from overseer.batch import build_judges
 from overseer.clauses import ClauseSelector
-from overseer.cli import IdField, LabelRule, MaxClauses, PromptField, ResponseField, Workspace, _label_rule
+from overseer.cli.main import IdField, LabelRule, MaxClauses, PromptField, ResponseField, Workspace, _label_rule
 from overseer.config import load_settings
 from overseer.console import err, out
 from overseer.errors import ConfigError, InputError, ProviderError
-from overseer.job import open_store
-from overseer.judge import Judge
+from overseer.judging.judge import Judge
 from overseer.prompt_store import PromptStore
+from overseer.run import build_judges, open_store
 from overseer.samples_io import FieldMap, read_samples
 from overseer.spec import load_spec
 

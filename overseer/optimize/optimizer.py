@@ -25,17 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from overseer.aggregate import is_violation
 from overseer.clauses import ClauseSelector
 from overseer.errors import AuthenticationError, OverseerError
-from overseer.judge import Judge, render_clauses
-from overseer.pool import Example, Pool
+from overseer.judging.aggregate import is_violation
+from overseer.judging.judge import Judge, render_clauses
+from overseer.optimize.pool import Example, Pool
 from overseer.prompt_store import PromptStore
-from overseer.prompt_versions import load_prompt, missing_placeholders, render, shipped_prompts_dir
 from overseer.providers.base import CallContext, GenerationParams, Provider
 from overseer.providers.pricing import cost_usd
 from overseer.providers.retry import RetryPolicy, with_retries
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
+from overseer.templates import load_prompt, missing_placeholders, render, shipped_prompts_dir
 from overseer.types import Label, Message, PromptVersion, Spec, sha256_text
 
 REFLECTION_SCHEMA: dict[str, Any] = {

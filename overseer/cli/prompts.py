@@ -20,7 +20,7 @@ from overseer.config import load_settings
 from overseer.console import err, out
 from overseer.errors import OverseerError
 from overseer.prompt_store import PromptStore
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 from overseer.types import PromptVersion
 
 prompts_app = typer.Typer(

@@ -12,11 +12,11 @@ import typer
 from overseer.config import load_settings
 from overseer.console import err, out
 from overseer.errors import OverseerError
-from overseer.improve import all_examples, golden_path_examples, make_optimizer
-from overseer.optimize import Budget
-from overseer.runs import RunStore
+from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
+from overseer.optimize.optimizer import Budget
 from overseer.samples_io import FieldMap
 from overseer.spec import load_spec
+from overseer.store.runs import RunStore
 
 
 def improve(

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from overseer.errors import AuthenticationError, ProviderError
-from overseer.judge import EdgeCaseExample, Judge
-from overseer.prompt_versions import load_shipped, render
+from overseer.judging.judge import EdgeCaseExample, Judge
 from overseer.providers.base import CallContext, GenerationParams
 from overseer.providers.retry import with_retries
+from overseer.templates import load_shipped, render
 from overseer.types import Label, Message, PromptVersion, Sample, SpecClause, Usage, Verdict, sha256_text
 
 NUMBER = re.compile(r"^\s*(\d{1,3}(?:\.\d+)?)\s*\.?\s*$")

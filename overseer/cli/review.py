@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from overseer.config import load_settings
-from overseer.runs import RunStore
+from overseer.store.runs import RunStore
 
 reviews_app = typer.Typer(help="Human review decisions made in `overseer review`.", no_args_is_help=True)
 

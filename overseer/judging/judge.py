@@ -19,11 +19,11 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from overseer.errors import AuthenticationError, ProviderError
-from overseer.prompt_versions import render, split_template
 from overseer.providers.base import CallContext, Completion, GenerationParams, Provider
 from overseer.providers.pricing import cost_usd
 from overseer.providers.retry import RetryPolicy, with_retries
 from overseer.sanitize import content_free, datamark, injection_signals, sanitize_sample, strip_invisible, unmark
+from overseer.templates import render, split_template
 from overseer.types import (
     JudgeOutput,
     Message,

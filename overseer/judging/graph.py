@@ -16,10 +16,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from overseer.aggregate import aggregate as combine
 from overseer.clauses import ClauseSelector
-from overseer.judge import EdgeCaseExample, Judge
-from overseer.runs import RunStore
+from overseer.judging.aggregate import aggregate as combine
+from overseer.judging.judge import EdgeCaseExample, Judge
+from overseer.store.runs import RunStore
 from overseer.types import Aggregate, Sample, SampleResult, Verdict
 
 

@@ -13,12 +13,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from overseer.batch import Tally
 from overseer.config import Settings, load_settings
 from overseer.console import err, out
 from overseer.errors import AuthenticationError, OverseerError
-from overseer.job import JobOutcome, JobRequest, open_store, run_job
 from overseer.report import RunSummary, agreement, agreement_by_version, plot, summarize
+from overseer.run import JobOutcome, JobRequest, Tally, open_store, run_job
 from overseer.samples_io import FieldMap, read_samples
 from overseer.samples_io import LabelRule as LabelRuleName
 from overseer.spec import load_spec
@@ -358,11 +357,11 @@ def spec_clauses(file: Annotated[str, typer.Argument(help="Spec file or shipped 
         out.print(f"{c.id}\t{c.path}", highlight=False)
 
 
-from overseer.cli_audit import audit  # noqa: E402
-from overseer.cli_improve import improve  # noqa: E402
-from overseer.cli_memory import memory_app, seed  # noqa: E402
-from overseer.cli_prompts import prompts_app  # noqa: E402
-from overseer.cli_review import review, reviews_app  # noqa: E402
+from overseer.cli.audit import audit  # noqa: E402
+from overseer.cli.improve import improve  # noqa: E402
+from overseer.cli.memory import memory_app, seed  # noqa: E402
+from overseer.cli.prompts import prompts_app  # noqa: E402
+from overseer.cli.review import review, reviews_app  # noqa: E402
 
 app.add_typer(memory_app, name="memory")
 app.command()(seed)

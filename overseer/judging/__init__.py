@@ -1,0 +1,1 @@
+"""Judging: the spec rubric, the Betley rubric, aggregation and the judge graph."""

@@ -1,0 +1,1 @@
+"""The learning loop: labelled pool, optimizer, learner."""

@@ -1,0 +1,1 @@
+"""The run store: the only code that speaks SQL."""
