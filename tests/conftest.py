@@ -7,9 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+from shared_data import require_shared_data
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +27,6 @@ def _forget_served_models() -> None:
     served_model.cache_clear()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not beside the project")
-    return SHARED_DATA
+    return require_shared_data()

@@ -6,18 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import require_shared_data
 
 from overseer.types import Provenance, Sample, Verdict
-
-DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """../shared/data: real public labelled sets, used by path and never copied into the project."""
-    if not DATA_DIR.is_dir():
-        pytest.skip(f"shared data not found at {DATA_DIR}")
-    return DATA_DIR
+    """../shared/data (see tests/conftest.py: skips locally, fails under CI=true)."""
+    return require_shared_data()
 
 
 def _provenance(**overrides: Any) -> Provenance:

@@ -19,6 +19,7 @@ from pathlib import Path
 import offline
 import pytest
 from fault_helpers import env, read_jsonl
+from shared_data import require_shared_data
 
 pytestmark = pytest.mark.slow
 JBB_ARGS = ("--prompt-field", "goal", "--response-field", "response", "--label-field", "jailbroken")
@@ -31,9 +32,7 @@ def run_offline(tmp_path: Path, *args: str, **extra: str) -> tuple[subprocess.Co
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    data = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "jbb_calibration.jsonl").resolve()
-    if not data.is_file():
-        pytest.skip("../shared/data is not beside the project")
+    data = require_shared_data() / "jbb_calibration.jsonl"
     root = tmp_path_factory.mktemp("offline")
     done, attempts = run_offline(root, "seed", str(data), *JBB_ARGS, "--reviewed", "-w", str(root / "ws"))
     assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from memory_cli_helpers import JBB_ARGS, cli
+from shared_data import require_shared_data
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +21,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path) -> P
 
 @pytest.fixture(scope="module")
 def shared_data_dir() -> Path:
-    path = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
-    if not path.is_dir():
-        pytest.skip("../shared/data is not beside the project")
-    return path
+    return require_shared_data()
 
 
 def test_calibrate_trades_calls_saved_against_agreement(seeded: Path) -> None:
