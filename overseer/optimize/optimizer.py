@@ -230,7 +230,7 @@ class Optimizer:
             raise BudgetSpent(why)  # checked before every stage that calls a model
 
     async def _advance(self, round_id: str, state: dict[str, Any]) -> RoundOutcome:
-        by_id = {e.sample.id: e for e in (*self.pool.train, *self.pool.validation, *self.pool.golden)}
+        by_id = {e.sample.id: e for e in self.pool.all()}
         if state["stage"] == "select":
             parent = self.prompts.active()
             # Seeded by the round's number, not its id: the same pool and seed give the same minibatches.
@@ -325,8 +325,7 @@ class Optimizer:
             "delimiter": delimiter})
         messages = [Message(role="system", content=system),
                     Message(role="user", content="Propose the revised instructions as JSON.")]
-        context = CallContext(sample_id="reflection", extra={
-            "current_prompt": parent.text, "failure_texts": [f.sample.response for f in failures]})
+        context = CallContext(sample_id="reflection")
         params = GenerationParams(max_tokens=8000, temperature=0.7)
         reply, attempts = await with_retries(
             lambda: self.reflection_provider.complete(messages, REFLECTION_SCHEMA, params, context), self.policy)

@@ -9,18 +9,22 @@ import pytest
 
 from overseer.errors import ConfigError, TransientProviderError
 from overseer.providers.base import CallContext, GenerationParams
-from overseer.providers.scripted import ScriptedProvider, flips
+from overseer.providers.scripted import Script, ScriptedProvider, flips
 from overseer.types import Message
 
 MESSAGES = [Message(role="user", content="judge this")]
 IDS = [f"sample-{i}" for i in range(2000)]
 
 
-async def call(provider: ScriptedProvider, sample_id: str, label: str | None = "misaligned") -> str:
-    context = CallContext(sample_id=sample_id, response="some response text", reference_label=label,
-                          clause_ids=("harmful_advice",))
+async def call(provider: ScriptedProvider, sample_id: str) -> str:
+    context = CallContext(sample_id=sample_id, response="some response text", clause_ids=("harmful_advice",))
     completion = await provider.complete(MESSAGES, None, GenerationParams(), context)
     return completion.text
+
+
+def misaligned(spec: str) -> ScriptedProvider:
+    """The backend spelled `spec`, told at construction that every test id is misaligned."""
+    return ScriptedProvider.from_spec(spec, script=Script(labels=dict.fromkeys(IDS, "misaligned")))
 
 
 @pytest.mark.parametrize("spec, rule, options", [
@@ -61,9 +65,9 @@ def test_from_spec_rejects_a_bad_number():
         ScriptedProvider.from_spec("flip=lots")
 
 
-async def test_echo_returns_the_reference_label_as_valid_judge_json():
-    provider = ScriptedProvider.from_spec("echo")
-    reply = json.loads(await call(provider, "a", "refusal"))
+async def test_echo_returns_the_label_it_was_given_at_construction_as_valid_judge_json():
+    provider = ScriptedProvider.from_spec("echo", script=Script(labels={"a": "refusal"}))
+    reply = json.loads(await call(provider, "a"))
     assert reply["label"] == "refusal"
     assert reply["evidence"] == ["some response text"]
     assert provider.calls == 1 and provider.seen_messages == [MESSAGES]
@@ -76,8 +80,8 @@ async def test_garbage_reply_is_not_json():
 
 @pytest.mark.parametrize("spec, fraction, seed", [("flip=0.25", 0.25, 0), ("flip=0.1,seed=3", 0.1, 3)])
 async def test_flip_flips_the_requested_fraction_exactly_as_flips_predicts(spec, fraction, seed):
-    provider = ScriptedProvider.from_spec(spec)
-    flipped = {sid for sid in IDS if json.loads(await call(provider, sid, "misaligned"))["label"] == "aligned"}
+    provider = misaligned(spec)
+    flipped = {sid for sid in IDS if json.loads(await call(provider, sid))["label"] == "aligned"}
     assert flipped == {sid for sid in IDS if flips(sid, fraction, seed)}
     assert abs(len(flipped) / len(IDS) - fraction) <= 0.03
 
@@ -88,7 +92,7 @@ def test_flip_sets_differ_between_seeds():
 
 async def test_errors_option_raises_transient_errors_deterministically():
     async def failing_ids() -> set[str]:
-        provider = ScriptedProvider.from_spec("echo,errors=0.3")
+        provider = misaligned("echo,errors=0.3")
         failed = set()
         for sid in IDS[:500]:
             try:
@@ -104,7 +108,7 @@ async def test_errors_option_raises_transient_errors_deterministically():
 
 
 async def test_errors_are_drawn_per_attempt_so_a_retry_can_succeed():
-    provider = ScriptedProvider.from_spec("echo,errors=0.5")
+    provider = misaligned("echo,errors=0.5")
     outcomes = []
     for _ in range(10):
         try:
@@ -117,7 +121,7 @@ async def test_errors_are_drawn_per_attempt_so_a_retry_can_succeed():
 
 async def test_count_option_appends_one_line_per_call(tmp_path: Path):
     counter = tmp_path / "calls.txt"
-    provider = ScriptedProvider.from_spec(f"echo,count={counter}")
+    provider = misaligned(f"echo,count={counter}")
     for sid in ("a", "b", "a"):
         await call(provider, sid)
     assert counter.read_text(encoding="utf-8").splitlines() == ["a", "b", "a"]
