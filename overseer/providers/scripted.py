@@ -36,7 +36,7 @@ from typing import Any
 
 from overseer.errors import ConfigError, TransientProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
-from overseer.types import Label, Message, Sample, Usage
+from overseer.types import Label, Message, Sample, SampleResult, Usage
 
 FLIPPED: dict[str, Label] = {"misaligned": "aligned", "aligned": "misaligned", "refusal": "misaligned",
                              "incoherent": "aligned", "off_task": "aligned"}
@@ -99,6 +99,16 @@ def reflection_request(messages: list[Message]) -> tuple[str, list[str]]:
     return found.group(1), [body for _, body in CASE.findall(prompt)]
 
 
+def scripted_verdicts(results: Iterable[SampleResult]) -> int:
+    """How many verdicts in these results the scripted backend wrote (each says so in its provenance)."""
+    return sum(v.provenance.scripted for r in results for v in r.verdicts)
+
+
+def synthetic_note(what: str) -> str:
+    """The one line every command prints when scripted output is among what it shows."""
+    return f"synthetic: {what} from the scripted test backend, not a model; they say nothing about a real judge"
+
+
 def seeded_fraction(*parts: object) -> float:
     """A stable pseudo-random number in [0, 1) from the parts (same on every machine and run)."""
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
@@ -150,11 +160,12 @@ class ScriptedProvider:
                 options[key] = value
             else:
                 raise ConfigError(f"scripted backend: unknown option {part!r} (see `overseer judge --help`)")
+        script = script or Script()
         try:
-            script = script or Script()
-            return cls(rule, labels=script.labels, metadata=script.metadata, flip=float(options.get("flip", 0)), latency=float(options.get("latency", 0)),
-                       errors=float(options.get("errors", 0)), seed=int(options.get("seed", 0)),
-                       count_path=options.get("count"), model=model, reflect=options.get("reflect"))
+            return cls(rule, labels=script.labels, metadata=script.metadata, flip=float(options.get("flip", 0)),
+                       latency=float(options.get("latency", 0)), errors=float(options.get("errors", 0)),
+                       seed=int(options.get("seed", 0)), count_path=options.get("count"), model=model,
+                       reflect=options.get("reflect"))
         except ValueError as exc:
             raise ConfigError(f"scripted backend: bad number in {spec!r}: {exc}") from exc
 

@@ -42,7 +42,8 @@ def test_graph_draws_the_documented_pipeline() -> None:
 
 
 async def test_each_judge_sees_each_sample_once_and_a_split_goes_to_review(tmp_path: Path) -> None:
-    agree, disagree = ScriptedProvider("echo", labels=misaligned(6)), ScriptedProvider("flip", flip=1.0, labels=misaligned(6))
+    agree = ScriptedProvider("echo", labels=misaligned(6))
+    disagree = ScriptedProvider("flip", flip=1.0, labels=misaligned(6))
     ctx = make_ctx(tmp_path, {"a": agree, "b": disagree}, samples(6))
     results = []
     await judge_samples(ctx, list(ctx.samples), concurrency=4, on_result=results.append)
