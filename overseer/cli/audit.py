@@ -27,6 +27,7 @@ from overseer.console import err, out
 from overseer.errors import ConfigError, InputError, ProviderError
 from overseer.judging.judge import Judge
 from overseer.prompt_store import PromptStore
+from overseer.providers.scripted import synthetic_note
 from overseer.run import build_judges, open_store
 from overseer.samples_io import FieldMap, read_samples
 from overseer.spec import load_spec
@@ -156,5 +157,5 @@ def _print(result: AuditResult, judge: Judge) -> None:
                       row.detail)
     out.print(table)
     if judge.provider.backend == "scripted":
-        out.print("[yellow]scripted backend: these verdicts are synthetic; the flip rates say nothing about a real "
-                  "judge.[/]")
+        note = synthetic_note("the audited judge's verdicts (and so these flip rates) are")
+        out.print(f"[yellow]{note}[/]")

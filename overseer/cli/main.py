@@ -176,7 +176,8 @@ def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> No
     if outcome.errors_file:
         out.print(f"[yellow]{outcome.input_errors} invalid record(s) written to {outcome.errors_file}[/]")
     if summary.scripted:
-        out.print("[yellow]scripted backend: these verdicts are synthetic (for tests and dry runs).[/]")
+        note = synthetic_note(f"{summary.scripted} of these verdicts are")
+        out.print(f"[yellow]{note}[/]")
 
 
 def _render_summary(summary: RunSummary, totals: dict[str, float]) -> None:
