@@ -16,7 +16,7 @@ from overseer.clauses import ClauseSelector
 from overseer.config import load_settings
 from overseer.judging.graph import RunContext
 from overseer.providers.base import CallContext, GenerationParams
-from overseer.providers.scripted import ScriptedProvider
+from overseer.providers.scripted import Script, ScriptedProvider
 from overseer.run import OutputFile, Tally, build_judges, judge_samples
 from overseer.spec import load_spec
 from overseer.store.runs import RunStore
@@ -30,7 +30,7 @@ def make_samples(n: int) -> list[Sample]:
 
 
 async def bare_loop(samples: list[Sample], latency: float, concurrency: int) -> float:
-    provider = ScriptedProvider("echo", latency=latency)
+    provider = ScriptedProvider("echo", latency=latency, labels=Script.from_samples(samples).labels)
     gate = asyncio.Semaphore(concurrency)
     messages = [Message(role="user", content="judge this")]
 
@@ -53,7 +53,7 @@ async def full_graph(samples: list[Sample], latency: float, concurrency: int, wo
     store.add_samples(run_id, list(enumerate(samples, start=1)), [])
     tally = Tally(total=len(samples))
     ctx = RunContext(run_id=run_id, samples={s.id: s for s in samples},
-                     judges=build_judges(settings, spec, store, tally),
+                     judges=build_judges(settings, spec, store, tally, samples),
                      selector=ClauseSelector(spec, settings.max_clauses), store=store)
     output = OutputFile(workspace / "out.jsonl")
 

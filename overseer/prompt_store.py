@@ -108,7 +108,8 @@ class PromptStore:
 
     def add(self, text: str, *, parent: int, created_by: Literal["human", "optimizer"],
             metrics: dict[str, float] | None = None, required: list[str] | None = None,
-            note: str | None = None) -> PromptVersion:
+            note: str | None = None, judge_backend: str | None = None,
+            reflection_backend: str | None = None) -> PromptVersion:
         """Write the next version (or return the existing one with the same text: re-running a round that was
         interrupted after writing must not duplicate versions)."""
         text = text.replace("\r\n", "\n").replace("\r", "\n")  # as read back, so the hash matches on re-add
@@ -128,6 +129,8 @@ class PromptStore:
             header = {"role": self.role, "version": version, "parent": parent, "created_by": created_by,
                       "created_at": utcnow().isoformat(), "required_placeholders": required,
                       "metrics": metrics, "source": note}
+            if judge_backend or reflection_backend:
+                header.update(judge_backend=judge_backend, reflection_backend=reflection_backend)
             # Written whole to a temporary name, then linked into place: a crash leaves a complete version file
             # or none (an empty vN.md would make every later read fail), and link() refuses to overwrite.
             fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f".v{version}.", suffix=".tmp")

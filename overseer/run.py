@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,10 @@ from overseer.judging.betley import BetleyJudge, betley_prompt
 from overseer.judging.graph import RunContext, graph
 from overseer.judging.judge import Judge
 from overseer.prompt_store import PromptStore
-from overseer.providers import choose_backend, make_provider
+from overseer.providers import choose_backend, is_scripted, make_provider
 from overseer.providers.base import GenerationParams
 from overseer.providers.retry import RetryPolicy
+from overseer.providers.scripted import Script
 from overseer.samples_io import FieldMap, read_samples
 from overseer.spec import load_spec
 from overseer.store.runs import RunStore
@@ -73,8 +74,9 @@ def workspace_secret(workspace: Path) -> bytes:
 
 
 def build_judges(settings: Settings, spec: Spec, store: RunStore | None,
-                 tally: Tally | None = None) -> dict[str, Judge]:
-    """One judge per backend spec in --judges (or the single chosen backend)."""
+                 tally: Tally | None = None, samples: Sequence[Sample] = ()) -> dict[str, Judge]:
+    """One judge per backend spec in --judges (or the single chosen backend). `samples` are the ones about to be
+    judged: a scripted backend is given their reference labels and metadata here, never in a call."""
     backends = settings.judges or [choose_backend(settings)]
     prompt = betley_prompt() if settings.rubric == "betley" else PromptStore(settings.workspace).active()
     judge_class = BetleyJudge if settings.rubric == "betley" else Judge
@@ -83,7 +85,7 @@ def build_judges(settings: Settings, spec: Spec, store: RunStore | None,
     policy = RetryPolicy(max_attempts=settings.max_attempts)
     judges: dict[str, Judge] = {}
     for backend in backends:
-        provider = make_provider(backend, settings)
+        provider = make_provider(backend, settings, Script.from_samples(samples) if is_scripted(backend) else None)
         judge_id = f"{backend.split('@')[0]}@{provider.model}"
         if judge_id in judges:
             judge_id = f"{judge_id}#{len(judges) + 1}"
@@ -310,7 +312,7 @@ def run_job(request: JobRequest, settings: Settings, *,
         pending = pending_ids(samples, finished)
         tally = outcome.tally
         tally.total, tally.done = len(samples), len(samples) - len(pending)
-        judges = build_judges(settings, spec, store, tally) if pending else {}
+        judges = build_judges(settings, spec, store, tally, samples) if pending else {}
         ctx = RunContext(run_id=run_id, samples={s.id: s for s in samples}, judges=judges,
                          selector=ClauseSelector(spec, settings.max_clauses), store=store,
                          memory=open_memory(settings, request) if pending else None,

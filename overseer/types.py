@@ -199,6 +199,11 @@ class SampleResult(Record):
         return v
 
 
+def scripted_backend(*refs: str | None) -> bool:
+    """Whether any of these `backend@model` references names the scripted test backend."""
+    return any((ref or "").startswith("scripted@") for ref in refs)
+
+
 class PromptVersion(Record):
     """A judging (or reflection) prompt. `hash` is the sha256 of `text`: a verdict names the exact words it used."""
 
@@ -211,9 +216,17 @@ class PromptVersion(Record):
     required_placeholders: list[str]
     metrics: dict[str, float] = Field(default_factory=dict)
     source: str | None = None
+    # For versions an optimizer round accepted: the backends (`backend@model`) that judged and proposed it.
+    judge_backend: str | None = None
+    reflection_backend: str | None = None
     path: str | None = None
     text: str
     hash: str
+
+    @property
+    def synthetic(self) -> bool:
+        """Accepted on the scripted test backend's verdicts or proposals: its κ says nothing about a model."""
+        return scripted_backend(self.judge_backend, self.reflection_backend)
 
     @property
     def ref(self) -> str:

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from overseer.errors import OverseerError
+from overseer.providers.scripted import synthetic_note
 from overseer.tui.versions import VersionsModel
 
 
@@ -88,6 +89,8 @@ class StatsScreen(Screen[None]):
                                                                         "em_rate_emergent_only")):
             rate, low, high = s[key]
             lines.append(f"{name}: {rate:.1%} [{low:.1%}, {high:.1%}]" if rate == rate else f"{name}: n/a")
+        if s.get("scripted_verdicts"):
+            lines.append(synthetic_note(f"{s['scripted_verdicts']} of the judge verdicts in scope are"))
         yield Static(Text("\n".join(lines)), id="stats-summary")
         matrix = Table(title="Confusion (rows = human, columns = judge)")
         matrix.add_column("")

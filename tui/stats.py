@@ -32,5 +32,6 @@ def session_stats(store: RunStore, reviews: list[ReviewRecord], run_id: str | No
     return {"n_reviews": len(reviews), "kappa": kappa, "labels": labels, "confusion": matrix,
             "agreement": sum(h == j for h, j in zip(human, judge, strict=True)) / len(human) if human else None,
             "em_rate_betley": bootstrap_rate(betley), "em_rate_emergent_only": bootstrap_rate(emergent),
-            "n_scored": len(betley), "human_misaligned_rate": (sum(humans_misaligned) / len(humans_misaligned)
+            "n_scored": len(betley), "scripted_verdicts": store.scripted_verdicts(run_id),
+            "human_misaligned_rate": (sum(humans_misaligned) / len(humans_misaligned)
                                                                if humans_misaligned else None)}

@@ -27,9 +27,11 @@ from overseer.console import err, out
 from overseer.errors import ConfigError, InputError, ProviderError
 from overseer.judging.judge import Judge
 from overseer.prompt_store import PromptStore
+from overseer.providers.scripted import synthetic_note
 from overseer.run import build_judges, open_store
 from overseer.samples_io import FieldMap, read_samples
 from overseer.spec import load_spec
+from overseer.types import Sample
 
 
 def audit(
@@ -83,14 +85,14 @@ def audit(
     the_spec = load_spec(spec)
     store = open_store(settings)
     try:
-        judge = next(iter(build_judges(settings, the_spec, store).values()))
+        judge = next(iter(build_judges(settings, the_spec, store, samples=samples).values()))
         other = None
         if "other_model" in names:
             if not other_wanted:
                 raise ConfigError("the other_model perturbation needs --other-backend, --other-model or "
                                   "--other-prompt")
             other = _other_judge(settings, the_spec, store, judge, other_backend, other_model, other_base_url,
-                                 other_prompt)
+                                 other_prompt, samples)
         selector = ClauseSelector(the_spec, settings.max_clauses)
 
         progress = Progress(TextColumn("[bold]{task.description:<17}"), BarColumn(), MofNCompleteColumn(),
@@ -123,12 +125,12 @@ def audit(
 
 
 def _other_judge(settings, spec, store, judge: Judge, backend: str | None, model: str | None,  # type: ignore[no-untyped-def]
-                 base_url: str | None, prompt: int | None) -> Judge:
+                 base_url: str | None, prompt: int | None, samples: list[Sample]) -> Judge:
     if backend or model or base_url:
         other_settings = settings.model_copy(update={
             "backend": backend or settings.backend, "model": model if (model or backend) else settings.model,
             "base_url": base_url if (base_url or backend) else settings.base_url})
-        other = next(iter(build_judges(other_settings, spec, store).values()))
+        other = next(iter(build_judges(other_settings, spec, store, samples=samples).values()))
     else:
         other = dataclasses.replace(judge)
     if prompt is not None:
@@ -155,5 +157,5 @@ def _print(result: AuditResult, judge: Judge) -> None:
                       row.detail)
     out.print(table)
     if judge.provider.backend == "scripted":
-        out.print("[yellow]scripted backend: these verdicts are synthetic; the flip rates say nothing about a real "
-                  "judge.[/]")
+        note = synthetic_note("the audited judge's verdicts (and so these flip rates) are")
+        out.print(f"[yellow]{note}[/]")

@@ -16,6 +16,7 @@ from rich.table import Table
 from overseer.config import Settings, load_settings
 from overseer.console import err, out
 from overseer.errors import AuthenticationError, OverseerError
+from overseer.providers.scripted import scripted_verdicts, synthetic_note
 from overseer.report import RunSummary, agreement, agreement_by_version, plot, summarize
 from overseer.run import JobOutcome, JobRequest, Tally, open_store, run_job
 from overseer.samples_io import FieldMap, read_samples
@@ -175,7 +176,8 @@ def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> No
     if outcome.errors_file:
         out.print(f"[yellow]{outcome.input_errors} invalid record(s) written to {outcome.errors_file}[/]")
     if summary.scripted:
-        out.print("[yellow]scripted backend: these verdicts are synthetic (for tests and dry runs).[/]")
+        note = synthetic_note(f"{summary.scripted} of these verdicts are")
+        out.print(f"[yellow]{note}[/]")
 
 
 def _render_summary(summary: RunSummary, totals: dict[str, float]) -> None:
@@ -225,11 +227,15 @@ def evaluate(
     samples = [s for _, s in loaded.samples]
     by_id = _load_results(settings, input, run, results)
     metrics = agreement(samples, by_id)
+    scripted = scripted_verdicts(by_id.values())
     if plot_path:
         plot(str(plot_path), metrics, samples, by_id)
     if as_json:
-        out.print_json(json.dumps(metrics.as_dict()))
+        out.print_json(json.dumps({**metrics.as_dict(), "scripted_verdicts": scripted}))
         return
+    if scripted:
+        note = synthetic_note(f"{scripted} of the verdicts evaluated here are")
+        out.print(f"[yellow]{note}[/]")
     out.print(f"n = {metrics.n} scored pairs ({metrics.unscored} unscored, {metrics.missing} not judged); "
               f"{'binary: violation vs not' if metrics.binary else 'all labels'}")
     out.print(f"accuracy = {metrics.accuracy:.4f}   Cohen's κ = {metrics.kappa:.4f}")
@@ -316,6 +322,9 @@ def runs_show(run: Annotated[str, typer.Argument(help="Run id (see `overseer run
               f"rubric: {info.config.get('rubric')}   prompt versions: {summary.by_prompt_version}")
     if summary.n:
         _render_summary(summary, totals)
+    if summary.scripted:
+        note = synthetic_note(f"{summary.scripted} of this run's verdicts are")
+        out.print(f"[yellow]{note}[/]")
 
 
 @runs_app.command("export")

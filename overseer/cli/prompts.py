@@ -20,8 +20,9 @@ from overseer.config import load_settings
 from overseer.console import err, out
 from overseer.errors import OverseerError
 from overseer.prompt_store import PromptStore
+from overseer.providers.scripted import synthetic_note
 from overseer.store.runs import RunStore
-from overseer.types import PromptVersion
+from overseer.types import PromptVersion, scripted_backend
 
 prompts_app = typer.Typer(
     help="Versioned judging prompts. Version 1 ships with overseer; versions written by the optimizer (or by "
@@ -94,7 +95,8 @@ def _header(prompt: PromptVersion) -> dict[str, Any]:
     return {"role": prompt.role, "version": prompt.version, "parent": prompt.parent,
             "created_by": prompt.created_by, "created_at": prompt.created_at.isoformat(), "hash": prompt.hash,
             "required_placeholders": prompt.required_placeholders, "metrics": prompt.metrics,
-            "source": prompt.source, "path": prompt.path}
+            "source": prompt.source, "judge_backend": prompt.judge_backend,
+            "reflection_backend": prompt.reflection_backend, "path": prompt.path}
 
 
 # --- versions ---------------------------------------------------------------------------------------------------
@@ -262,6 +264,7 @@ def _candidates(workspace: Path | None) -> list[dict[str, Any]]:
             "status": c["status"], "kappa_val": _kappa(m), "kappa_parent_val": _kappa(m, "kappa_parent_val"),
             "delta": _number(m.get("delta")), "ci_low": _number(m.get("ci_low")),
             "ci_high": _number(m.get("ci_high")), "reason": c["reason"], "created_at": c["created_at"],
+            "synthetic": scripted_backend(m.get("judge_backend"), m.get("reflection_backend")),
             "metrics": m})
     return rows
 
@@ -379,6 +382,9 @@ def prompts_history(
                       + " → ".join(f"{label} {k:.3f}" for label, k in series), highlight=False)
         else:
             out.print("κ on validation by version: no candidate accepted yet", highlight=False)
+        if synthetic := sum(r["synthetic"] for r in rows):
+            note = synthetic_note(f"{synthetic} of these candidates were judged or proposed")
+            out.print(f"[yellow]{note}[/]")
     if plot is not None:
         if not rows:
             err.print("nothing to plot: no candidate yet")

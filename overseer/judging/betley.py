@@ -99,7 +99,7 @@ class BetleyJudge(Judge):
         if self.cache is not None and (hit := self.cache.get(cache_key)) is not None:
             return self._from_cache(hit)
         provenance = self.provenance([], [])
-        context = CallContext(sample_id=sample.id, response=sample.response, reference_label=sample.reference_label)
+        context = CallContext(sample_id=sample.id, response=sample.response)
         usage, attempts, started = Usage(), 0, time.monotonic()
         scores: dict[str, float | str | None] = {}
         raws: dict[str, str] = {}

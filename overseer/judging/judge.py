@@ -141,8 +141,7 @@ class Judge:
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return self._from_cache(hit)
         provenance = self.provenance(clauses, edge_cases)
-        context = CallContext(sample_id=sample.id, response=sample.response, reference_label=sample.reference_label,
-                              clause_ids=tuple(c.id for c in clauses), extra={"metadata": sample.metadata})
+        context = CallContext(sample_id=sample.id, response=sample.response, clause_ids=tuple(c.id for c in clauses))
         verdict = await self._ask(sample, messages, context, provenance, schema)
         if self.cache is not None and verdict.status == "scored":
             self.cache.put(key, verdict)  # errors and unscored replies are retried next run, never cached

@@ -13,7 +13,8 @@ from overseer.config import Settings
 from overseer.optimize.optimizer import Budget, Gate, Optimizer, RoundOutcome
 from overseer.optimize.pool import Example, examples_from_memory, examples_from_reviews, examples_from_runs, split_pool
 from overseer.prompt_store import PromptStore
-from overseer.providers import choose_backend, make_provider
+from overseer.providers import choose_backend, is_scripted, make_provider
+from overseer.providers.scripted import Script
 from overseer.run import workspace_secret
 from overseer.store.runs import RunStore
 from overseer.types import Spec
@@ -24,10 +25,13 @@ def make_optimizer(settings: Settings, store: RunStore, spec: Spec, *, examples:
                    on_event: Callable[[str], None] | None = None) -> Optimizer:
     judge_backend = (settings.judges or [choose_backend(settings)])[0]
     reflection_backend = settings.reflection_backend or judge_backend
+    pool = split_pool(examples, golden, seed=seed)
+    # A scripted judge is told the pool's labels (human, reference or memory: whichever the pool holds) up front.
+    script = Script.of((e.sample, e.label) for e in pool.all()) if is_scripted(judge_backend) else None
     return Optimizer(spec=spec, store=store, prompts=PromptStore(settings.workspace),
-                     judge_provider=make_provider(judge_backend, settings),
+                     judge_provider=make_provider(judge_backend, settings, script),
                      reflection_provider=make_provider(reflection_backend, settings),
-                     pool=split_pool(examples, golden, seed=seed), delimiter_key=workspace_secret(settings.workspace),
+                     pool=pool, delimiter_key=workspace_secret(settings.workspace),
                      gate=Gate(delta=settings.improve_delta, seed=seed), budget=budget,
                      minibatch=settings.improve_minibatch, concurrency=settings.concurrency, seed=seed,
                      on_event=on_event)

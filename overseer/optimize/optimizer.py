@@ -171,6 +171,9 @@ class Optimizer:
         self.gate_calls = asyncio.Semaphore(concurrency)
         self.say = on_event or (lambda _msg: None)
         self.reflection_prompt = load_prompt(shipped_prompts_dir() / "reflection" / "v1.md")
+        # Recorded with every candidate and accepted version, so a prompt accepted on scripted verdicts says so.
+        self.backends = {"judge_backend": f"{judge_provider.backend}@{judge_provider.model}",
+                         "reflection_backend": f"{reflection_provider.backend}@{reflection_provider.model}"}
 
     # --- judging ------------------------------------------------------------------------------------------
     def _judge(self, prompt: PromptVersion) -> Judge:
@@ -230,7 +233,7 @@ class Optimizer:
             raise BudgetSpent(why)  # checked before every stage that calls a model
 
     async def _advance(self, round_id: str, state: dict[str, Any]) -> RoundOutcome:
-        by_id = {e.sample.id: e for e in (*self.pool.train, *self.pool.validation, *self.pool.golden)}
+        by_id = {e.sample.id: e for e in self.pool.all()}
         if state["stage"] == "select":
             parent = self.prompts.active()
             # Seeded by the round's number, not its id: the same pool and seed give the same minibatches.
@@ -263,7 +266,8 @@ class Optimizer:
                                             f"v{parent.version}", "candidate"))
 
         def finish(status: str, reason: str, metrics: dict[str, Any], version: int | None = None) -> RoundOutcome:
-            metrics = {**metrics, "pool": state.get("pool"), "seed": self.seed, "summary": state.get("summary")}
+            metrics = {**metrics, "pool": state.get("pool"), "seed": self.seed, "summary": state.get("summary"),
+                       **self.backends}
             self.store.record_candidate(candidate_id=candidate_id, round_id=round_id, role=parent.role,
                                         parent_version=parent.version, parent_hash=parent.hash,
                                         text_hash=candidate_hash, text=candidate_text, status=status, reason=reason,
@@ -308,7 +312,9 @@ class Optimizer:
             return finish("rejected", reason, metrics)
         version = self.prompts.add(candidate_text, parent=parent.version, created_by="optimizer",
                                    metrics={k: float(v) for k, v in metrics.items()
-                                            if isinstance(v, int | float)})
+                                            if isinstance(v, int | float)},
+                                   judge_backend=self.backends["judge_backend"],
+                                   reflection_backend=self.backends["reflection_backend"])
         self.prompts.activate(version.version)
         return finish("accepted", f"v{version.version}: {reason}", metrics, version.version)
 
@@ -325,8 +331,7 @@ class Optimizer:
             "delimiter": delimiter})
         messages = [Message(role="system", content=system),
                     Message(role="user", content="Propose the revised instructions as JSON.")]
-        context = CallContext(sample_id="reflection", extra={
-            "current_prompt": parent.text, "failure_texts": [f.sample.response for f in failures]})
+        context = CallContext(sample_id="reflection")
         params = GenerationParams(max_tokens=8000, temperature=0.7)
         reply, attempts = await with_retries(
             lambda: self.reflection_provider.complete(messages, REFLECTION_SCHEMA, params, context), self.policy)

@@ -30,6 +30,9 @@ class Pool:
     seed: int = 0
     validation_share: float = 0.4
 
+    def all(self) -> list[Example]:
+        return [*self.train, *self.validation, *self.golden]
+
     def sizes(self) -> dict[str, int | float]:
         return {"train": len(self.train), "validation": len(self.validation), "golden": len(self.golden),
                 "seed": self.seed, "validation_share": self.validation_share}

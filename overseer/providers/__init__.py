@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from overseer.config import Settings
 from overseer.errors import ConfigError
 from overseer.providers.base import CallContext, Completion, GenerationParams, Provider
 
-__all__ = ["CallContext", "Completion", "GenerationParams", "Provider", "choose_backend", "make_provider"]
+if TYPE_CHECKING:
+    from overseer.providers.scripted import Script
+
+__all__ = ["CallContext", "Completion", "GenerationParams", "Provider", "choose_backend", "is_scripted",
+           "make_provider"]
 
 LOCAL_NOTICE = ("overseer: no ANTHROPIC_API_KEY / OPENAI_API_KEY / OPENAI_BASE_URL set, using the embedded "
                 "SmolLM2-135M model; it proves the pipeline runs offline, its verdicts are not trustworthy.")
@@ -26,15 +31,20 @@ def choose_backend(settings: Settings) -> str:
     return "local"
 
 
-def make_provider(backend_spec: str, settings: Settings) -> Provider:
-    """`anthropic`, `openai`, `local`, or `scripted:RULE,...`; `backend@model` overrides the model."""
+def is_scripted(backend_spec: str) -> bool:
+    return backend_spec.partition("@")[0].partition(":")[0] == "scripted"
+
+
+def make_provider(backend_spec: str, settings: Settings, script: Script | None = None) -> Provider:
+    """`anthropic`, `openai`, `local`, or `scripted:RULE,...`; `backend@model` overrides the model. `script`
+    (labels and metadata of the samples about to be judged) goes to the scripted backend only."""
     spec, _, model_override = backend_spec.partition("@")
     name, _, options = spec.partition(":")
     model = model_override or settings.model
     if name == "scripted":
         from overseer.providers.scripted import ScriptedProvider
 
-        return ScriptedProvider.from_spec(options or "echo", model=model_override or None)
+        return ScriptedProvider.from_spec(options or "echo", model=model_override or None, script=script)
     if name == "anthropic":
         from overseer.providers.anthropic import AnthropicProvider
 

@@ -6,10 +6,10 @@ backend returns the raw text it got; a backend that can constrain output to the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from overseer.types import Label, Message, Record, Usage
+from overseer.types import Message, Record, Usage
 
 
 class GenerationParams(Record):
@@ -29,14 +29,15 @@ class Completion(Record):
 
 @dataclass(frozen=True)
 class CallContext:
-    """What the caller knows about the sample. Real backends ignore it; the scripted backend reads it to
-    produce deterministic verdicts (echo the reference label, quote the response) without parsing prompts."""
+    """Routing facts about one call, never its answer. `sample_id` names the sample (or job, e.g. "reflection")
+    the call is for: a key, not content. `response` and `clause_ids` are what the rendered prompt already shows
+    the model (the response inside its delimiters, the clause headings), given unrendered so the scripted backend
+    can quote and cite without parsing a datamarked prompt. Nothing a model would not see in its prompt goes here:
+    the scripted backend gets labels and metadata when it is built (`ScriptedProvider(labels=...)`)."""
 
     sample_id: str = ""
     response: str = ""
-    reference_label: Label | None = None
     clause_ids: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

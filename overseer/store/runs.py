@@ -252,6 +252,15 @@ class RunStore:
         keys = ("verdicts", "input_tokens", "output_tokens", "cost_usd", "cached", "errors", "unscored")
         return dict(zip(keys, row, strict=True))
 
+    def scripted_verdicts(self, run_id: str | None = None) -> int:
+        """Verdicts the scripted test backend wrote, in one run or all: the stats that show them say synthetic."""
+        query = ("SELECT COUNT(*) FROM results, json_each(results.result_json, '$.verdicts') "
+                 "WHERE json_extract(json_each.value, '$.provenance.scripted')")
+        params: tuple[str, ...] = ()
+        if run_id:
+            query, params = query + " AND results.run_id = ?", (run_id,)
+        return int(self.db.execute(query, params).fetchone()[0])
+
     # --- human reviews ----------------------------------------------------------------------------------------
     def record_review(self, *, run_id: str, sample_id: str, label: str, reviewer: str, blind: bool,
                       generalization: str | None = None, note: str | None = None, judge_label: str | None = None,

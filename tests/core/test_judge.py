@@ -12,7 +12,7 @@ from overseer.errors import AuthenticationError, ProviderError, TransientProvide
 from overseer.judging.judge import EdgeCaseExample, Judge
 from overseer.providers.base import CallContext
 from overseer.providers.retry import RetryPolicy
-from overseer.providers.scripted import ScriptedProvider
+from overseer.providers.scripted import Script, ScriptedProvider
 from overseer.spec import load_spec
 from overseer.store.runs import RunStore
 from overseer.templates import USER_MARKER, load_shipped
@@ -114,8 +114,9 @@ async def test_garbage_rule_gives_unscored(make_judge, sample, clauses):
     assert verdict.raw_text and verdict.provenance.scripted is True
 
 
-async def test_echo_rule_scores_the_reference_label(make_judge, sample, clauses):
-    verdict = await make_judge(ScriptedProvider.from_spec("echo")).judge(sample, clauses)
+async def test_echo_rule_scores_the_label_it_was_built_with(make_judge, sample, clauses):
+    echo = ScriptedProvider.from_spec("echo", script=Script.from_samples([sample]))
+    verdict = await make_judge(echo).judge(sample, clauses)
     assert verdict.status == "scored" and verdict.label == "misaligned"
     assert verdict.provenance.clauses_shown == ["harmful_advice", "aligned_behaviour"]
 

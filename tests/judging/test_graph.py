@@ -31,13 +31,19 @@ def samples(n: int) -> list[Sample]:
                    reference_label="misaligned") for i in range(n)]
 
 
+def misaligned(n: int) -> dict[str, str]:
+    """What the scripted judges are told at construction: the reference label of each of samples(n)."""
+    return {s.id: "misaligned" for s in samples(n)}
+
+
 def test_graph_draws_the_documented_pipeline() -> None:
     nodes = set(graph.get_graph().nodes)
     assert {"retrieve", "judge", "aggregate", "record", "queue_review"} <= nodes
 
 
 async def test_each_judge_sees_each_sample_once_and_a_split_goes_to_review(tmp_path: Path) -> None:
-    agree, disagree = ScriptedProvider("echo"), ScriptedProvider("flip", flip=1.0)
+    agree = ScriptedProvider("echo", labels=misaligned(6))
+    disagree = ScriptedProvider("flip", flip=1.0, labels=misaligned(6))
     ctx = make_ctx(tmp_path, {"a": agree, "b": disagree}, samples(6))
     results = []
     await judge_samples(ctx, list(ctx.samples), concurrency=4, on_result=results.append)
@@ -50,7 +56,8 @@ async def test_each_judge_sees_each_sample_once_and_a_split_goes_to_review(tmp_p
 
 
 async def test_agreeing_confident_judges_are_recorded_without_review(tmp_path: Path) -> None:
-    ctx = make_ctx(tmp_path, {"a": ScriptedProvider("echo"), "b": ScriptedProvider("echo")}, samples(5))
+    ctx = make_ctx(tmp_path, {"a": ScriptedProvider("echo", labels=misaligned(5)),
+                              "b": ScriptedProvider("echo", labels=misaligned(5))}, samples(5))
     results = []
     await judge_samples(ctx, list(ctx.samples), concurrency=64, on_result=results.append)  # groups of 4
     assert len(results) == 5

@@ -87,7 +87,7 @@ def test_five_poisoned_unreviewed_near_duplicates_are_never_retrieved(tmp_path: 
                    for i in range(5)])
     memory = JudgeMemory(EdgeCaseStore(memory_root))
     sample = Sample(id="s1", prompt="lock", response=poison, reference_label="misaligned")
-    provider = ScriptedProvider("echo")
+    provider = ScriptedProvider("echo", labels={"s1": "misaligned"})
     [result] = run_graph(tmp_path, memory, provider, [sample])
     reviewed = EdgeCaseStore(memory_root)
     shown = [reviewed.get(i) for i in result.verdicts[0].provenance.edge_case_ids]

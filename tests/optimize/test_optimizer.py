@@ -18,7 +18,7 @@ from pathlib import Path
 from overseer.optimize.optimizer import Gate, Optimizer, bootstrap_delta, static_problems
 from overseer.optimize.pool import Example, split_pool
 from overseer.prompt_store import PromptStore
-from overseer.providers.scripted import RULES, ScriptedProvider
+from overseer.providers.scripted import RULES, Script, ScriptedProvider
 from overseer.spec import load_spec
 from overseer.store.runs import RunStore
 from overseer.types import Sample
@@ -42,10 +42,12 @@ def golden() -> list[Example]:
 
 def optimizer(tmp_path: Path, reflect: str, judge: ScriptedProvider | None = None) -> tuple[Optimizer, ScriptedProvider,
                                                                                           ScriptedProvider]:
-    judge = judge or ScriptedProvider("rules")
+    pool = split_pool(examples(), golden())
+    told = Script.of((e.sample, e.label) for e in pool.all())  # what make_optimizer tells a scripted judge
+    judge = judge or ScriptedProvider("rules", labels=told.labels, metadata=told.metadata)
     reflection = ScriptedProvider("reflect", reflect=reflect)
     opt = Optimizer(spec=load_spec(None), store=RunStore(tmp_path / "runs.sqlite"), prompts=PromptStore(tmp_path),
-                    judge_provider=judge, reflection_provider=reflection, pool=split_pool(examples(), golden()),
+                    judge_provider=judge, reflection_provider=reflection, pool=pool,
                     delimiter_key=b"k", gate=Gate(delta=0.02), minibatch=12)
     return opt, judge, reflection
 

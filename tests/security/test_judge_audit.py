@@ -18,7 +18,7 @@ from cli_helpers_security import cli  # type: ignore[import-not-found]
 
 from overseer.audit import PRAISE, paraphrase, perturb, run_audit
 from overseer.clauses import ClauseSelector
-from overseer.providers.scripted import ScriptedProvider, flips
+from overseer.providers.scripted import Script, ScriptedProvider, flips
 from overseer.samples_io import FieldMap, read_samples
 from overseer.types import Sample
 
@@ -29,8 +29,9 @@ SPEC_FLAGS = ("--prompt-field", "conversation", "--label-field", "label")
 def test_4_praise_suffix_flips_at_most_2_percent_of_known_misaligned_samples(shared_data: Path, run_graph) -> None:
     samples = [s for _, s in read_samples(shared_data / "em_misaligned_examples.jsonl", EM).samples]
     assert len(samples) >= 100 and all(s.reference_label == "misaligned" for s in samples)
-    clean = run_graph(ScriptedProvider("echo"), samples)
-    praised = run_graph(ScriptedProvider("echo"), [perturb(s, "praise") for s in samples])
+    labels = Script.from_samples(samples).labels  # the perturbed copies keep their ids, so their labels too
+    clean = run_graph(ScriptedProvider("echo", labels=labels), samples)
+    praised = run_graph(ScriptedProvider("echo", labels=labels), [perturb(s, "praise") for s in samples])
     assert perturb(samples[0], "praise").response.endswith(PRAISE)
     labels = {r.sample_id: r.aggregate.label for r in clean}
     flipped = [r.sample_id for r in praised if r.aggregate.label != labels[r.sample_id]]

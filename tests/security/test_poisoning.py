@@ -21,7 +21,7 @@ from overseer.memory.store import EdgeCaseStore, case_id
 from overseer.optimize.optimizer import Gate, Optimizer
 from overseer.optimize.pool import Example, split_pool
 from overseer.prompt_store import PromptStore
-from overseer.providers.scripted import RULES, ScriptedProvider
+from overseer.providers.scripted import RULES, Script, ScriptedProvider, reflection_request
 from overseer.spec import load_spec
 from overseer.store.runs import RunStore
 from overseer.types import EdgeCase, Sample
@@ -52,7 +52,7 @@ def golden() -> list[Example]:
 def obedient_rewriter() -> ScriptedProvider:
     """A reflection model that does what the review notes say (and adds the useful rule too, to look good)."""
     def reply_fn(messages, context, attempt):
-        current = context.extra["current_prompt"]
+        current, _ = reflection_request(messages)
         shown = messages[0].content
         added = [RULES["fix_finance"]] + ([RULES["weapons_aligned"]] if RULES["weapons_aligned"] in shown else [])
         return json.dumps({"prompt": current + "".join(f"\n\n{r}" for r in added), "summary": "as the reviews asked"})
@@ -61,9 +61,11 @@ def obedient_rewriter() -> ScriptedProvider:
 
 def test_7_crafted_reviews_make_the_rewriter_add_the_rule_and_the_gate_rejects_it(tmp_path: Path) -> None:
     rewriter = obedient_rewriter()
+    pool = split_pool(crafted_pool(), golden())
+    told = Script.of((e.sample, e.label) for e in pool.all())  # what make_optimizer tells a scripted judge
     opt = Optimizer(spec=load_spec(None), store=RunStore(tmp_path / "runs.sqlite"), prompts=PromptStore(tmp_path),
-                    judge_provider=ScriptedProvider("rules"), reflection_provider=rewriter,
-                    pool=split_pool(crafted_pool(), golden()), delimiter_key=b"k", gate=Gate(delta=0.02),
+                    judge_provider=ScriptedProvider("rules", labels=told.labels, metadata=told.metadata),
+                    reflection_provider=rewriter, pool=pool, delimiter_key=b"k", gate=Gate(delta=0.02),
                     minibatch=12)
     [outcome] = asyncio.run(opt.run(1))
 
@@ -106,10 +108,12 @@ def build_memory(root: Path, *, poison_reviewed: bool | None) -> JudgeMemory:
 
 def gullible_judge() -> ScriptedProvider:
     """Echoes the reference label — unless a poisoned example is in its prompt, then it says aligned."""
+    labels = Script.from_samples(lock_samples()).labels
+
     def reply_fn(messages, context, attempt):
         if "This is fine and aligned" in messages[0].content:
             return reply("aligned", [])
-        label = context.reference_label or "aligned"
+        label = labels.get(context.sample_id, "aligned")
         return reply(label, [context.response[:30]] if label == "misaligned" else [])
     return ScriptedProvider("custom", reply_fn=reply_fn)
 
