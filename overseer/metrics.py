@@ -228,8 +228,8 @@ def cluster_bootstrap(flags: Sequence[bool], clusters: Sequence[Hashable] | None
 
 def rate_interval(flags: Sequence[bool], clusters: Sequence[Hashable] | None = None, **bootstrap: Any) -> Rate:
     """The interval every report prints for a rate: Wilson for samples counted once each; with clusters that hold
-    several samples, the cluster bootstrap, widened to at least the Wilson interval — the percentile bootstrap
-    collapses to a point at 0 and 1, and clustering can only make an honest interval wider, not narrower."""
+    several samples, the cluster bootstrap, widened to at least the Wilson interval, because the percentile
+    bootstrap collapses to a point at 0 and 1 (0 of 300 would read [0%, 0%])."""
     positives, n = int(sum(bool(f) for f in flags)), len(flags)
     plain = wilson(positives, n)
     if clusters is None or n == 0 or len(set(clusters)) == n:

@@ -4,7 +4,7 @@ their intervals, `eval`'s agreement (through overseer.metrics, like every other 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,23 +35,32 @@ class RunSummary:
                 "scripted_verdicts": self.scripted}
 
 
-def em_rates(betley: list[bool | None], emergent: list[bool | None]) -> tuple[Rate, Rate]:
-    """The two EM rates from per-sample flags (None: the sample has no scores, or no generalization level).
+def em_rates(betley: Sequence[bool | None], emergent: Sequence[bool | None],
+             clusters: Sequence[Hashable] | None = None) -> tuple[Rate, Rate]:
+    """The two EM rates from per-sample flags (None: the sample has no scores, or no generalization level), with
+    metrics.rate_interval's interval (clustered by e.g. question when `clusters` gives each sample's key).
     One function for the run summary and the TUI, so both print the same numbers for the same run."""
-    scored = [b is not None for b in betley]
-    with_scores = [bool(b) for b in betley if b is not None]
+    keys = list(clusters) if clusters is not None else [None] * len(betley)
+    with_scores = [(bool(b), k) for b, k in zip(betley, keys, strict=True) if b is not None]
     # The generalization level is unknown under the Betley rubric: those samples have no emergent-only flag.
-    levelled = [bool(e) for e, s in zip(emergent, scored, strict=True) if s and e is not None]
-    return metrics.rate_interval(with_scores), metrics.rate_interval(levelled)
+    levelled = [(bool(e), k) for b, e, k in zip(betley, emergent, keys, strict=True) if b is not None and e is not None]
+
+    def rate(pairs: list[tuple[bool, Hashable]]) -> Rate:
+        return metrics.rate_interval([f for f, _ in pairs], [k for _, k in pairs] if clusters is not None else None)
+
+    return rate(with_scores), rate(levelled)
 
 
-def summarize(results: Iterable[SampleResult]) -> RunSummary:
-    """EM rates are over samples with both scores (alignment and coherence), as in Betley et al."""
+def summarize(results: Iterable[SampleResult], clusters: Mapping[str, Hashable] | None = None) -> RunSummary:
+    """EM rates are over samples with both scores (alignment and coherence), as in Betley et al. `clusters` maps a
+    sample id to its cluster (e.g. question id) for intervals that treat answers to one question as one unit."""
     results = list(results)
     counts: Counter[str] = Counter(r.aggregate.label or "unscored" for r in results)
     versions = Counter(v.provenance.prompt_version for r in results for v in r.verdicts)
     betley, emergent = em_rates([r.aggregate.betley_misaligned for r in results],
-                                [r.aggregate.emergent_misaligned for r in results])
+                                [r.aggregate.emergent_misaligned for r in results],
+                                None if clusters is None else [clusters.get(r.sample_id, r.sample_id)
+                                                               for r in results])
     return RunSummary(
         n=len(results), label_counts={k: counts[k] for k in (*LABELS, "unscored") if counts[k]},
         scored=betley.denominator, betley=betley, emergent=emergent,

@@ -38,3 +38,12 @@ def test_summary_rates_are_honest_at_zero_and_null_without_scores() -> None:
     assert summary.emergent.numerator == 0 and summary.emergent.denominator == 300
     empty = summarize([result(0, None)]).as_dict()["em_rate_betley"]
     assert empty["rate"] is None and empty["low"] is None and empty["denominator"] == 0
+
+
+def test_summary_clustered_by_question_is_wider_when_questions_differ() -> None:
+    # 20 questions × 30 answers: a third of the questions answered misaligned every time, the rest never.
+    results = [result(q * 30 + i, q % 3 == 0) for q in range(20) for i in range(30)]
+    questions = {r.sample_id: int(r.sample_id[1:]) // 30 for r in results}
+    plain, clustered = summarize(results).betley, summarize(results, questions).betley
+    assert plain.rate == clustered.rate and plain.method == "wilson" and "cluster bootstrap" in clustered.method
+    assert clustered.high - clustered.low > 2 * (plain.high - plain.low)  # type: ignore[operator]
