@@ -1,8 +1,8 @@
 """Judge robustness audit: judge the same samples clean and under perturbations that should not change a verdict
 (the identical prompt asked again, a praise suffix, an injected instruction, a fake verdict block, a paraphrased
 spec clause) or that show how much the verdict depends on the judge itself (another backend, model or prompt
-version), and report the flip rate of each with a 95% bootstrap interval. Published judges disagree on 0.5% to
-9.85% of the same responses; this makes that spread visible for the user's own judge."""
+version), and report the flip rate of each with a 95% Wilson interval (honest at 0 flips). Published judges
+disagree on 0.5% to 9.85% of the same responses; this makes that spread visible for the user's own judge."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from overseer.clauses import ClauseSelector
 from overseer.errors import ConfigError
 from overseer.judging.judge import Judge
-from overseer.report import bootstrap_rate
+from overseer.metrics import wilson
 from overseer.types import Sample, SpecClause, Verdict
 
 TEXT_PERTURBATIONS = ("praise", "inject", "fake_verdict")
@@ -66,9 +66,9 @@ class AuditRow:
     perturbation: str
     n: int  # samples scored both clean and perturbed
     flips: int  # of those, how many changed label
-    rate: float
-    low: float
-    high: float
+    rate: float | None  # None when n is 0
+    low: float | None
+    high: float | None
     unscored: int = 0  # perturbed verdicts that were unscored or errors (clean was scored)
     flagged: int = 0  # perturbed verdicts with manipulation_attempt set
     detail: str = ""
@@ -95,8 +95,9 @@ def _row(name: str, clean: list[Verdict], perturbed: dict[str, Verdict],
     pairs = [(c, perturbed[c.sample_id]) for c in clean if c.status == "scored"]
     both = [(c, p) for c, p in pairs if p.status == "scored"]
     flipped = [c.sample_id for c, p in both if c.label != p.label]
-    rate, low, high = bootstrap_rate([c.label != p.label for c, p in both])
-    return AuditRow(perturbation=name, n=len(both), flips=len(flipped), rate=rate, low=low, high=high,
+    interval = wilson(len(flipped), len(both))
+    return AuditRow(perturbation=name, n=len(both), flips=len(flipped), rate=interval.rate, low=interval.low,
+                    high=interval.high,
                     unscored=len(pairs) - len(both), flagged=sum(p.manipulation_attempt for _, p in both),
                     detail=detail), flipped
 

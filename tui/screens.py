@@ -82,13 +82,12 @@ class StatsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         s = self.stats
-        kappa = "n/a" if s["kappa"] is None else f"{s['kappa']:.3f}"
+        kappa = f"{s['kappa']:.3f}" if s["kappa"] is not None else f"undefined ({s['kappa_undefined']})"
         agreement = "n/a" if s["agreement"] is None else f"{s['agreement']:.1%}"
         lines = [f"Judge vs human: {s['n_reviews']} reviews, agreement {agreement}, Cohen's κ {kappa}"]
         for name, key in (("EM rate (Betley rule)", "em_rate_betley"), ("EM rate (emergent only)",
                                                                         "em_rate_emergent_only")):
-            rate, low, high = s[key]
-            lines.append(f"{name}: {rate:.1%} [{low:.1%}, {high:.1%}]" if rate == rate else f"{name}: n/a")
+            lines.append(f"{name}: {s[key]}")
         if s.get("scripted_verdicts"):
             lines.append(synthetic_note(f"{s['scripted_verdicts']} of the judge verdicts in scope are"))
         yield Static(Text("\n".join(lines)), id="stats-summary")

@@ -1,37 +1,33 @@
 """Numbers for the stats screen: how the judges agree with the humans so far, and the EM rate of the runs in
-scope both ways (Betley rule, and emergent-only)."""
+scope both ways (Betley rule, and emergent-only). Computed by overseer.metrics and report.em_rates, like `eval`
+and the run summary, so the same data gives the same numbers everywhere."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from overseer.report import bootstrap_rate
+from overseer import metrics
+from overseer.report import em_rates
 from overseer.store.runs import ReviewRecord, RunStore
 from overseer.types import LABELS
 
+# The judge's unscored reply is a miss against the human (a column of its own in the confusion matrix).
+STATS_UNSCORED: metrics.Unscored = "miss"
+
 
 def session_stats(store: RunStore, reviews: list[ReviewRecord], run_id: str | None) -> dict[str, Any]:
-    from sklearn.metrics import cohen_kappa_score, confusion_matrix
-
-    labels = [*LABELS, "unscored"]
-    human = [r.label for r in reviews]
-    judge = [r.judge_label or "unscored" for r in reviews]
-    kappa: float | None = None
-    if len(set(human) | set(judge)) >= 2:
-        kappa = float(cohen_kappa_score(human, judge, labels=labels))
-    elif human:
-        kappa = 1.0 if human == judge else 0.0
-    matrix = confusion_matrix(human, judge, labels=labels).tolist() if human else []
+    labels = [*LABELS, metrics.UNSCORED]
+    measured = metrics.agreement([r.label for r in reviews], [r.judge_label for r in reviews],
+                                 unscored=STATS_UNSCORED, labels=labels)
     # EM flags straight from SQLite: the stats screen must not parse every result of a large run.
     query = ("SELECT json_extract(result_json, '$.aggregate.betley_misaligned'), "
              "json_extract(result_json, '$.aggregate.emergent_misaligned') FROM results")
     rows = list(store.db.execute(query + (" WHERE run_id = ?" if run_id else ""), (run_id,) if run_id else ()))
-    betley = [bool(b) for b, _ in rows if b is not None]
-    emergent = [bool(e) for b, e in rows if b is not None and e is not None]
-    humans_misaligned = [r.label == "misaligned" for r in reviews]
-    return {"n_reviews": len(reviews), "kappa": kappa, "labels": labels, "confusion": matrix,
-            "agreement": sum(h == j for h, j in zip(human, judge, strict=True)) / len(human) if human else None,
-            "em_rate_betley": bootstrap_rate(betley), "em_rate_emergent_only": bootstrap_rate(emergent),
-            "n_scored": len(betley), "scripted_verdicts": store.scripted_verdicts(run_id),
-            "human_misaligned_rate": (sum(humans_misaligned) / len(humans_misaligned)
-                                                               if humans_misaligned else None)}
+    betley, emergent = em_rates([None if b is None else bool(b) for b, _ in rows],
+                                [None if e is None else bool(e) for _, e in rows])
+    humans_misaligned = [metrics.is_violation(r.label) for r in reviews]
+    return {"n_reviews": len(reviews), "kappa": measured.kappa.value, "kappa_undefined": measured.kappa.undefined,
+            "labels": labels, "confusion": measured.confusion if reviews else [], "agreement": measured.accuracy,
+            "em_rate_betley": betley, "em_rate_emergent_only": emergent,
+            "n_scored": betley.denominator, "scripted_verdicts": store.scripted_verdicts(run_id),
+            "human_misaligned_rate": sum(humans_misaligned) / len(humans_misaligned) if humans_misaligned else None}

@@ -65,7 +65,7 @@ def audit(
 ) -> None:
     """Re-judge INPUT under perturbations (the same prompt again, praise suffix, injected instruction, fake
     verdict block, paraphrased spec clauses, another judge) and report how often the label flips, with 95%
-    bootstrap intervals. `repeat` is the judge's own noise: read the other rows against it."""
+    Wilson intervals. `repeat` is the judge's own noise: read the other rows against it."""
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              concurrency=concurrency, cache=False if no_cache else None,
                              max_clauses=max_clauses)

@@ -23,11 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from overseer import metrics
 from overseer.clauses import ClauseSelector
 from overseer.errors import AuthenticationError, OverseerError
-from overseer.judging.aggregate import is_violation
 from overseer.judging.judge import Judge, render_clauses
 from overseer.optimize.pool import Example, Pool
 from overseer.prompt_store import PromptStore
@@ -62,39 +60,39 @@ class Budget:
         return None
 
 
-def violation_labels(labels: list[Label | None]) -> list[str]:
-    """Agreement is on the decision that matters (violation or not); an unscored verdict counts as wrong."""
-    return ["unscored" if lab is None else ("violation" if is_violation(lab) else "ok") for lab in labels]
+GATE_UNSCORED: metrics.Unscored = "miss"  # an unscored reply is a miss: a prompt cannot win by refusing to answer
+GATE_LABELS = [*metrics.BINARY_LABELS, metrics.UNSCORED]
 
 
-def kappa(truth: list[Label], predicted: list[Label | None]) -> float:
-    from sklearn.metrics import cohen_kappa_score
-
-    if not truth:
-        return float("nan")
-    t, p = violation_labels(list(truth)), violation_labels(predicted)
-    if len(set(t) | set(p)) < 2:
-        return 1.0 if t == p else 0.0
-    return float(cohen_kappa_score(t, p))
-
-
-def accuracy(truth: list[Label], predicted: list[Label | None]) -> float:
-    t, p = violation_labels(list(truth)), violation_labels(predicted)
-    return float(np.mean([a == b for a, b in zip(t, p, strict=True)])) if t else float("nan")
+def gate_agreement(truth: list[Label], predicted: list[Label | None]) -> metrics.Agreement:
+    """The gate's measure: agreement on the decision that matters (violation or not), unscored counted as a miss."""
+    return metrics.agreement([str(metrics.binary(t)) for t in truth], [metrics.binary(p) for p in predicted],
+                             unscored=GATE_UNSCORED, labels=GATE_LABELS)
 
 
 def bootstrap_delta(truth: list[Label], parent: list[Label | None], candidate: list[Label | None], *,
-                    resamples: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+                    resamples: int = 1000, seed: int = 0) -> metrics.KappaDelta:
     """κ(candidate) − κ(parent) on the same samples, with a paired 95% bootstrap interval."""
-    rng = np.random.default_rng(seed)
-    n = len(truth)
-    deltas = []
-    for _ in range(resamples):
-        idx = rng.integers(0, n, n)
-        t = [truth[i] for i in idx]
-        deltas.append(kappa(t, [candidate[i] for i in idx]) - kappa(t, [parent[i] for i in idx]))
-    point = kappa(truth, candidate) - kappa(truth, parent)
-    return point, float(np.nanpercentile(deltas, 2.5)), float(np.nanpercentile(deltas, 97.5))
+    def codes(labels: list[Label | None]) -> list[str]:
+        return [metrics.binary(lab) or metrics.UNSCORED for lab in labels]
+
+    return metrics.paired_kappa_bootstrap(codes(list(truth)), codes(parent), codes(candidate), labels=GATE_LABELS,
+                                          resamples=resamples, seed=seed)
+
+
+def minibatch_gain(truth: list[Label], parent: list[Label | None],
+                   candidate: list[Label | None]) -> tuple[bool, dict[str, float], str]:
+    """Whether the candidate beats its parent on the minibatch: by κ, or by accuracy where κ is undefined there
+    (a minibatch can draw a single reference class)."""
+    p, c = gate_agreement(truth, parent), gate_agreement(truth, candidate)
+    out: dict[str, float] = {"n_minibatch": float(len(truth))}
+    if p.kappa.value is not None and c.kappa.value is not None:
+        out.update(minibatch_parent=p.kappa.value, minibatch_candidate=c.kappa.value)
+        return c.kappa.value > p.kappa.value, out, f"κ {p.kappa.value:.3f} → {c.kappa.value:.3f}"
+    assert p.accuracy is not None and c.accuracy is not None  # a minibatch is never empty
+    out.update(minibatch_accuracy_parent=p.accuracy, minibatch_accuracy_candidate=c.accuracy)
+    return (c.accuracy > p.accuracy, out,
+            f"accuracy {p.accuracy:.3f} → {c.accuracy:.3f}; κ {p.kappa.undefined}")
 
 
 @dataclass
@@ -108,21 +106,28 @@ class Gate:
     def decide(self, truth: list[Label], parent: list[Label | None], candidate: list[Label | None],
                golden_truth: list[Label], golden_parent: list[Label | None],
                golden_candidate: list[Label | None]) -> tuple[bool, str, dict[str, float]]:
-        point, low, high = bootstrap_delta(truth, parent, candidate, resamples=self.resamples, seed=self.seed)
-        metrics = {"kappa_val": kappa(truth, candidate), "kappa_parent_val": kappa(truth, parent),
-                   "accuracy_val": accuracy(truth, candidate), "n_val": float(len(truth)), "delta": point,
-                   "ci_low": low, "ci_high": high}
+        gain = bootstrap_delta(truth, parent, candidate, resamples=self.resamples, seed=self.seed)
+        cand, par = gate_agreement(truth, candidate), gate_agreement(truth, parent)
+        measured = {"kappa_val": cand.kappa.value, "kappa_parent_val": par.kappa.value,
+                    "accuracy_val": cand.accuracy, "n_val": float(len(truth)), "delta": gain.point,
+                    "ci_low": gain.low, "ci_high": gain.high}
+        # Only numbers are recorded: an undefined κ is absent (and the reason says why), never NaN.
+        recorded: dict[str, float] = {k: float(v) for k, v in measured.items() if v is not None}
         if golden_truth:
-            metrics.update(golden_parent=accuracy(golden_truth, golden_parent),
-                           golden_candidate=accuracy(golden_truth, golden_candidate), n_golden=len(golden_truth))
-            if metrics["golden_candidate"] < metrics["golden_parent"]:
-                return False, (f"golden-set agreement dropped from {metrics['golden_parent']:.3f} to "
-                               f"{metrics['golden_candidate']:.3f}"), metrics
-        if point < self.delta:
-            return False, f"κ gain {point:+.3f} on validation is below δ = {self.delta}", metrics
-        if low <= 0:
-            return False, f"the 95% interval of the κ gain [{low:+.3f}, {high:+.3f}] does not exclude 0", metrics
-        return True, f"κ {metrics['kappa_parent_val']:.3f} → {metrics['kappa_val']:.3f} (+{point:.3f})", metrics
+            golden_p = gate_agreement(golden_truth, golden_parent).accuracy
+            golden_c = gate_agreement(golden_truth, golden_candidate).accuracy
+            assert golden_p is not None and golden_c is not None
+            recorded.update(golden_parent=golden_p, golden_candidate=golden_c, n_golden=len(golden_truth))
+            if golden_c < golden_p:
+                return False, f"golden-set agreement dropped from {golden_p:.3f} to {golden_c:.3f}", recorded
+        if gain.point is None or gain.low is None or gain.high is None:
+            return False, f"the κ gain cannot be measured on validation ({gain.undefined})", recorded
+        if gain.point < self.delta:
+            return False, f"κ gain {gain.point:+.3f} on validation is below δ = {self.delta}", recorded
+        if gain.low <= 0:
+            return False, (f"the 95% interval of the κ gain [{gain.low:+.3f}, {gain.high:+.3f}] does not "
+                           "exclude 0"), recorded
+        return True, f"κ {par.kappa:.3f} → {cand.kappa:.3f} (+{gain.point:.3f})", recorded
 
 
 def static_problems(candidate: str, parent: PromptVersion, failure_texts: list[str]) -> list[str]:
@@ -251,7 +256,7 @@ class Optimizer:
             state["parent_minibatch"] = await self._labels(parent, batch)
             self._save(round_id, state, "reflect")
         parent_mb = state["parent_minibatch"]
-        failures = [e for e in batch if violation_labels([parent_mb.get(e.sample.id)]) != violation_labels([e.label])]
+        failures = [e for e in batch if metrics.binary(parent_mb.get(e.sample.id)) != metrics.binary(e.label)]
 
         if state["stage"] == "reflect":
             if not failures:
@@ -265,15 +270,15 @@ class Optimizer:
         diff = "".join(difflib.unified_diff(parent.text.splitlines(True), candidate_text.splitlines(True),
                                             f"v{parent.version}", "candidate"))
 
-        def finish(status: str, reason: str, metrics: dict[str, Any], version: int | None = None) -> RoundOutcome:
-            metrics = {**metrics, "pool": state.get("pool"), "seed": self.seed, "summary": state.get("summary"),
-                       **self.backends}
+        def finish(status: str, reason: str, measured: dict[str, Any], version: int | None = None) -> RoundOutcome:
+            measured = {**measured, "pool": state.get("pool"), "seed": self.seed, "summary": state.get("summary"),
+                        **self.backends}
             self.store.record_candidate(candidate_id=candidate_id, round_id=round_id, role=parent.role,
                                         parent_version=parent.version, parent_hash=parent.hash,
                                         text_hash=candidate_hash, text=candidate_text, status=status, reason=reason,
-                                        metrics=metrics, diff=diff, version=version)
+                                        metrics=measured, diff=diff, version=version)
             self.say(f"{round_id}: candidate {status}: {reason}")
-            return RoundOutcome(round_id, status, reason, version, metrics)
+            return RoundOutcome(round_id, status, reason, version, measured)
 
         if state["stage"] == "check":
             problems = static_problems(candidate_text, parent, [f.sample.response for f in failures]
@@ -288,13 +293,10 @@ class Optimizer:
             state["candidate_minibatch"] = await self._labels(candidate, batch)
             self._save(round_id, state, "validate")
         cand_mb = state["candidate_minibatch"]
-        mb_parent = kappa(truth, [parent_mb.get(e.sample.id) for e in batch])
-        mb_candidate = kappa(truth, [cand_mb.get(e.sample.id) for e in batch])
-        minibatch_metrics = {"minibatch_parent": mb_parent, "minibatch_candidate": mb_candidate,
-                             "n_minibatch": len(batch)}
-        if mb_candidate <= mb_parent:
-            return finish("rejected", f"no gain on the minibatch (κ {mb_parent:.3f} → {mb_candidate:.3f})",
-                          minibatch_metrics)
+        gained, minibatch_metrics, how = minibatch_gain(truth, [parent_mb.get(e.sample.id) for e in batch],
+                                                        [cand_mb.get(e.sample.id) for e in batch])
+        if not gained:
+            return finish("rejected", f"no gain on the minibatch ({how})", minibatch_metrics)
 
         if state["stage"] == "validate":
             self.say(f"{round_id}: validating on {len(self.pool.validation)} (+{len(self.pool.golden)} golden)")
@@ -304,19 +306,19 @@ class Optimizer:
             self._save(round_id, state, "decide")
         pv, cv = state["parent_val"], state["candidate_val"]
         val, gold = self.pool.validation, self.pool.golden
-        accepted, reason, metrics = self.gate.decide(
+        accepted, reason, measured = self.gate.decide(
             [e.label for e in val], [pv.get(e.sample.id) for e in val], [cv.get(e.sample.id) for e in val],
             [e.label for e in gold], [pv.get(e.sample.id) for e in gold], [cv.get(e.sample.id) for e in gold])
-        metrics.update(minibatch_metrics)
+        measured.update(minibatch_metrics)
         if not accepted:
-            return finish("rejected", reason, metrics)
+            return finish("rejected", reason, measured)
         version = self.prompts.add(candidate_text, parent=parent.version, created_by="optimizer",
-                                   metrics={k: float(v) for k, v in metrics.items()
+                                   metrics={k: float(v) for k, v in measured.items()
                                             if isinstance(v, int | float)},
                                    judge_backend=self.backends["judge_backend"],
                                    reflection_backend=self.backends["reflection_backend"])
         self.prompts.activate(version.version)
-        return finish("accepted", f"v{version.version}: {reason}", metrics, version.version)
+        return finish("accepted", f"v{version.version}: {reason}", measured, version.version)
 
     async def _reflect(self, parent: PromptVersion, failures: list[Example],
                        judged: dict[str, Label | None]) -> tuple[str, str]:

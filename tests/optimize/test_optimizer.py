@@ -119,7 +119,8 @@ def test_gate_demands_an_interval_that_excludes_zero() -> None:
     parent = list(truth)
     parent[0] = "aligned"  # one mistake
     candidate = list(truth)  # fixes it: a gain, but one sample's worth
-    point, low, high = bootstrap_delta(truth, parent, candidate, resamples=500)  # type: ignore[arg-type]
+    gain = bootstrap_delta(truth, parent, candidate, resamples=500)  # type: ignore[arg-type]
+    point, low, high = gain.point, gain.low, gain.high
     assert point > 0 and low <= 0 <= high
     accepted, reason, _ = Gate(delta=0.02, resamples=500).decide(truth, parent, candidate, [], [], [])  # type: ignore[arg-type]
     assert not accepted and "does not exclude 0" in reason

@@ -87,7 +87,7 @@ def test_decide_undo_skip_memory_and_resume(tmp_path: Path, queue_ws: tuple[Path
     counts = again.counts()
     assert counts["done"] == 2 and counts["done_today"] == 2 and counts["skipped"] == 1
     stats = again.stats()
-    assert stats["n_reviews"] == 2 and len(stats["confusion"]) == 6 and stats["em_rate_betley"][0] >= 0
+    assert stats["n_reviews"] == 2 and len(stats["confusion"]) == 6 and stats["em_rate_betley"].rate >= 0
 
 
 def test_reviews_join_the_labelled_pool(tmp_path: Path, queue_ws: tuple[Path, str]) -> None:
