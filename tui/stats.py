@@ -23,9 +23,7 @@ def session_stats(store: RunStore, reviews: list[ReviewRecord], run_id: str | No
         kappa = 1.0 if human == judge else 0.0
     matrix = confusion_matrix(human, judge, labels=labels).tolist() if human else []
     # EM flags straight from SQLite: the stats screen must not parse every result of a large run.
-    query = ("SELECT json_extract(result_json, '$.aggregate.betley_misaligned'), "
-             "json_extract(result_json, '$.aggregate.emergent_misaligned') FROM results")
-    rows = list(store.db.execute(query + (" WHERE run_id = ?" if run_id else ""), (run_id,) if run_id else ()))
+    rows = store.em_flags(run_id)
     betley = [bool(b) for b, _ in rows if b is not None]
     emergent = [bool(e) for b, e in rows if b is not None and e is not None]
     humans_misaligned = [r.label == "misaligned" for r in reviews]
