@@ -51,10 +51,11 @@ class Database:
         except sqlite3.DatabaseError as exc:
             code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
             if code in _DAMAGED:
+                folder = self.path.parent / "damaged"
                 raise StoreError(
-                    f"{self.path} is damaged ({exc}); move it aside (`mv {self.path} {self.path}.damaged`) to "
-                    f"start a fresh run store, or salvage its rows with `sqlite3 {self.path}.damaged .recover "
-                    f"| sqlite3 {self.path}`") from None
+                    f"{self.path} is damaged ({exc}). To go on with a fresh run store, move it aside: `mkdir "
+                    f"{folder} && mv {self.path}* {folder}/`; rows it still holds can be salvaged from the moved copy "
+                    f"with `sqlite3 {folder / self.path.name} .recover` (or `.dump`)") from None
             if code in _BUSY:
                 raise StoreError(f"{self.path} stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s "
                                  f"({exc}); try again when it has finished") from None
@@ -119,6 +120,11 @@ class Database:
                                    "upgrade overseer")
                 if current == len(migrations):
                     return
+                if current == 0 and self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+                    raise StoreError(
+                        f"{self.path} holds tables but no schema version (rebuilt from a .recover or .dump?); if "
+                        f"overseer wrote it, set the version with `sqlite3 {self.path} 'PRAGMA user_version = "
+                        f"{len(migrations)}'`, or move it aside to start a fresh store")
                 for statement in statements(migrations[current]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {current + 1}")
