@@ -243,8 +243,6 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
         more = f"\n  ... and {len(loaded.errors) - 20} more" if len(loaded.errors) > 20 else ""
         raise InputError(f"{len(loaded.errors)} invalid record(s); fix them or pass --skip-invalid to judge "
                          f"the rest and write these to an errors file:\n{shown}{more}")
-    if not loaded.samples:
-        raise InputError("no valid record to judge", path=str(request.input_path))
     input_sha256 = file_sha256(request.input_path)
     config = {"input_sha256": input_sha256, "fields": request.fields.__dict__,
               "spec": request.spec, "backend": settings.backend, "model": settings.model,
@@ -257,6 +255,7 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
     errors_file = None
     if errors:
         errors_file = output.with_suffix(".errors.jsonl")
+        errors_file.parent.mkdir(parents=True, exist_ok=True)  # before OutputFile makes it: a new workspace
         with errors_file.open("w", encoding="utf-8") as f:
             for line, message, raw in errors:
                 f.write(json.dumps({"line": line, "error": message, "raw": raw}) + "\n")
@@ -337,7 +336,7 @@ def run_job(request: JobRequest, settings: Settings, *,
             raise
         finally:
             output.close()
-        store.set_status(run_id, "finished")
+        store.set_status(run_id, "finished" if samples else "empty")  # the store never finishes an empty run
         return outcome
     finally:
         store.close()

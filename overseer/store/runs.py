@@ -64,6 +64,8 @@ class RunTables:
         return run_id
 
     def set_status(self, run_id: str, status: str) -> None:
+        """running | interrupted | finished | empty (a run of an input without one valid record: nothing to
+        judge, nothing to resume). A run without samples cannot be `finished`: resume would report 0/0 done."""
         if status != "finished":
             self.db.execute("UPDATE runs SET status = ?, finished_at = NULL WHERE id = ?", (status, run_id))
             return
@@ -86,7 +88,7 @@ class RunTables:
         return [_run_info(r) for r in self.db.all(_RUN_SELECT + " ORDER BY r.created_at DESC, r.id DESC")]
 
     def latest_unfinished(self, input_path: str) -> RunInfo | None:
-        row = self.db.one(_RUN_SELECT + " WHERE r.input_path = ? AND r.status != 'finished' "
+        row = self.db.one(_RUN_SELECT + " WHERE r.input_path = ? AND r.status NOT IN ('finished', 'empty') "
                           "ORDER BY r.created_at DESC LIMIT 1", (input_path,))
         return _run_info(row) if row else None
 

@@ -112,13 +112,17 @@ def test_resuming_a_run_without_samples_is_an_error_not_zero_of_zero(orphan, res
         store.close()
 
 
-def test_an_input_with_no_valid_record_creates_no_run(tmp_path: Path):
+@pytest.mark.parametrize("content", ["", "{broken\nnot json either\n"])
+def test_an_input_without_a_valid_record_makes_an_empty_run_never_finished_nor_resumable(tmp_path: Path, content):
     data, ws = tmp_path / "in.jsonl", tmp_path / "ws"
-    data.write_text("{broken\nnot json either\n", encoding="utf-8")
+    data.write_text(content, encoding="utf-8")
     code, text = cli("judge", str(data), "--backend", "scripted:echo", "--skip-invalid", "-w", str(ws))
-    assert code == 2 and "no valid record" in text, text
+    assert code == 0 and "no samples" in text, text
     store = open_store(ws)
     try:
-        assert store.list_runs() == []
+        [run] = store.list_runs()
+        assert (run.status, run.n_inputs) == ("empty", 0)
     finally:
         store.close()
+    code, text = cli("judge", str(data), "--backend", "scripted:echo", "-w", str(ws), "--resume", run.id)
+    assert code == 2 and "no samples" in text, text
