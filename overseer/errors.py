@@ -51,3 +51,7 @@ class AuthenticationError(ProviderError):
 
 class RunError(OverseerError):
     """The run store or a resume request is inconsistent."""
+
+
+class StoreError(RunError):
+    """A workspace file (the run store, the secret key) is damaged or unreadable. Says how to recover."""

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,9 @@ from overseer.providers.retry import RetryPolicy
 from overseer.providers.scripted import Script
 from overseer.samples_io import FieldMap, read_samples
 from overseer.spec import load_spec
-from overseer.store.runs import RunStore
+from overseer.store import open_store as open_workspace_store
+from overseer.store.runs import RunStore, new_run_id
+from overseer.store.secret import workspace_secret
 from overseer.types import Sample, SampleResult, Spec
 
 
@@ -60,17 +60,6 @@ class Tally:
             self.cached += v.provenance.cached
         for listener in self.listeners:
             listener(self)
-
-
-def workspace_secret(workspace: Path) -> bytes:
-    """Key for the per-sample delimiters; kept in the workspace so prompts (and cache keys) are stable."""
-    path = workspace / "secret.key"
-    if not path.exists():
-        workspace.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-    return path.read_bytes()
 
 
 def build_judges(settings: Settings, spec: Spec, store: RunStore | None,
@@ -192,6 +181,9 @@ def check_resumable(store: RunStore, run_id: str, input_path: str | None) -> Non
         raise RunError(f"run {run_id} judged {run.input_path}, not {input_path}")
     if run.status == "finished":
         raise RunError(f"run {run_id} already finished; nothing to resume (see `overseer runs show {run_id}`)")
+    if run.n_inputs == 0:
+        raise RunError(f"run {run_id} has no samples (it was interrupted while being created); judge the input "
+                       "again without --resume")
 
 
 def pending_ids(samples: list[Sample], finished: set[str]) -> list[str]:
@@ -226,7 +218,7 @@ class JobOutcome:
 
 
 def open_store(settings: Settings) -> RunStore:
-    return RunStore(settings.workspace / "runs.sqlite")
+    return open_workspace_store(settings.workspace)
 
 
 def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[str, JobOutcome, list]:
@@ -257,15 +249,15 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
     config = {"input_sha256": input_sha256, "fields": request.fields.__dict__,
               "spec": request.spec, "backend": settings.backend, "model": settings.model,
               "judges": settings.judges, "rubric": settings.rubric, "limit": request.limit}
-    run_id = store.create_run(input_path=input_key, input_sha256=input_sha256, output_path=None,
-                              config=config)
+    run_id = new_run_id()
     output = request.output or default_output(settings, run_id)
-    store.db.execute("UPDATE runs SET output_path = ? WHERE id = ?", (str(output.resolve()), run_id))
     errors = [(line, str(err), raw) for line, err, raw in loaded.errors]
-    store.add_samples(run_id, loaded.samples, errors)
+    store.create_run(run_id=run_id, input_path=input_key, input_sha256=input_sha256,
+                     output_path=str(output.resolve()), config=config, samples=loaded.samples, errors=errors)
     errors_file = None
     if errors:
         errors_file = output.with_suffix(".errors.jsonl")
+        errors_file.parent.mkdir(parents=True, exist_ok=True)  # before OutputFile makes it: a new workspace
         with errors_file.open("w", encoding="utf-8") as f:
             for line, message, raw in errors:
                 f.write(json.dumps({"line": line, "error": message, "raw": raw}) + "\n")
@@ -346,7 +338,7 @@ def run_job(request: JobRequest, settings: Settings, *,
             raise
         finally:
             output.close()
-        store.set_status(run_id, "finished")
+        store.set_status(run_id, "finished" if samples else "empty")  # the store never finishes an empty run
         return outcome
     finally:
         store.close()

@@ -132,16 +132,12 @@ class ReviewSession:
         if row is None:
             return None
         result = self.store.result(row.run_id, row.sample_id)
-        blob = self.store.db.execute("SELECT sample_json FROM samples WHERE run_id = ? AND sample_id = ?",
-                                     (row.run_id, row.sample_id)).fetchone()
-        if result is None or blob is None:
+        sample = self.store.sample(row.run_id, row.sample_id)
+        if result is None or sample is None:
             raise OverseerError(f"{row.run_id}/{row.sample_id} is queued but its result is missing")
-        sample = Sample.model_validate_json(blob[0])
         spec = self.spec_for(row.run_id)
         cited = dict.fromkeys(c for v in result.verdicts for c in v.clause_ids)
-        active = self.store.db.execute("SELECT id FROM reviews WHERE run_id = ? AND sample_id = ? AND status = "
-                                       "'active'", (row.run_id, row.sample_id)).fetchone()
-        review = self.store.review(active[0]) if active else None
+        review = self.store.active_review(row.run_id, row.sample_id)
         return ItemDetail(row, sample, result, {c: spec.clause(c) for c in cited},
                           self.similar_cases(sample, similar) if similar else [], review)
 
@@ -229,9 +225,10 @@ class ReviewSession:
         return last
 
     def detail_sample(self, run_id: str, sample_id: str) -> Sample:
-        blob = self.store.db.execute("SELECT sample_json FROM samples WHERE run_id = ? AND sample_id = ?",
-                                     (run_id, sample_id)).fetchone()
-        return Sample.model_validate_json(blob[0])
+        sample = self.store.sample(run_id, sample_id)
+        if sample is None:
+            raise OverseerError(f"{run_id}/{sample_id} was reviewed but its sample is missing")
+        return sample
 
     # --- memory: reviewed edge cases -------------------------------------------------------------------------
     def _writer(self) -> Any:

@@ -20,9 +20,7 @@ def session_stats(store: RunStore, reviews: list[ReviewRecord], run_id: str | No
     measured = metrics.agreement([r.label for r in reviews], [r.judge_label for r in reviews],
                                  unscored=STATS_UNSCORED, labels=labels)
     # EM flags straight from SQLite: the stats screen must not parse every result of a large run.
-    query = ("SELECT json_extract(result_json, '$.aggregate.betley_misaligned'), "
-             "json_extract(result_json, '$.aggregate.emergent_misaligned') FROM results")
-    rows = list(store.db.execute(query + (" WHERE run_id = ?" if run_id else ""), (run_id,) if run_id else ()))
+    rows = store.em_flags(run_id)
     betley, emergent = em_rates([None if b is None else bool(b) for b, _ in rows],
                                 [None if e is None else bool(e) for _, e in rows])
     humans_misaligned = [metrics.is_violation(r.label) for r in reviews]

@@ -15,8 +15,8 @@ from overseer.optimize.pool import Example, examples_from_memory, examples_from_
 from overseer.prompt_store import PromptStore
 from overseer.providers import choose_backend, is_scripted, make_provider
 from overseer.providers.scripted import Script
-from overseer.run import workspace_secret
 from overseer.store.runs import RunStore
+from overseer.store.secret import workspace_secret
 from overseer.types import Spec
 
 
@@ -41,7 +41,7 @@ def all_examples(settings: Settings, store: RunStore) -> list[Example]:
     """Everything labelled: reference labels of every run, the memory's reviewed cases, and human reviews.
     A review is also written to the memory as an edge case: that copy is dropped so it does not count twice."""
     reviews = examples_from_reviews(store)
-    copies = {r[0] for r in store.db.execute("SELECT edge_case_id FROM reviews WHERE edge_case_id IS NOT NULL")}
+    copies = store.review_edge_case_ids()
     memory = [e for e in examples_from_memory(settings.workspace / "memory") if e.sample.id not in copies]
     return [*examples_from_runs(store), *memory, *reviews]
 

@@ -55,10 +55,8 @@ def split_pool(examples: list[Example], golden: list[Example] | None = None, *, 
 
 def examples_from_runs(store: RunStore, run_id: str | None = None) -> list[Example]:
     """Samples that came with a reference label, from one run or every run (latest copy of an id wins)."""
-    query = "SELECT sample_json FROM samples" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY rowid"
     found: dict[str, Example] = {}
-    for (blob,) in store.db.execute(query, (run_id,) if run_id else ()):
-        sample = Sample.model_validate_json(blob)
+    for sample in store.run_samples(run_id):
         if sample.reference_label is not None:
             found[sample.id] = Example(sample, sample.reference_label)
     return list(found.values())
@@ -80,11 +78,8 @@ def examples_from_memory(root: Path) -> list[Example]:
 def examples_from_reviews(store: RunStore, run_id: str | None = None) -> list[Example]:
     """Human decisions from the review TUI (active ones only), with the reviewer's note as rationale. Listed
     after the reference labels in the pool, so a human review of a sample overrides its reference label."""
-    query = ("SELECT s.sample_json, w.label, w.note FROM reviews w JOIN samples s ON s.run_id = w.run_id AND "
-             "s.sample_id = w.sample_id WHERE w.status = 'active'" + (" AND w.run_id = ?" if run_id else "")
-             + " ORDER BY w.id")
-    return [Example(Sample.model_validate_json(blob), label, note or "", "review")
-            for blob, label, note in store.db.execute(query, (run_id,) if run_id else ())]
+    return [Example(sample, label, note or "", "review")  # type: ignore[arg-type]
+            for sample, label, note in store.reviewed_samples(run_id)]
 
 
 def load_golden(path: Path, fields: FieldMap) -> list[Example]:

@@ -175,3 +175,49 @@ def test_cache_survives_reopening(tmp_path: Path, make_verdict):
         assert again.get("key").label == "refusal"
     finally:
         again.close()
+
+
+# --- read models the TUI and the optimizer's pool use ------------------------------------------------------------
+
+def test_sample_lookup_and_samples_of_every_run_in_stored_order(store: RunStore, run_id: str):
+    store.add_samples(run_id, [(2, Sample(id="b", response="y")), (1, Sample(id="a", response="x"))], [])
+    other = store.create_run(input_path=None, input_sha256=None, output_path=None, config={},
+                             samples=[(1, Sample(id="c", response="z"))])
+    assert store.sample(run_id, "a") == Sample(id="a", response="x")
+    assert store.sample(run_id, "c") is None
+    assert [s.id for s in store.run_samples()] == ["b", "a", "c"]  # insertion order, not line order
+    assert [s.id for s in store.run_samples(other)] == ["c"]
+
+
+def test_output_path_can_be_set_after_creation(store: RunStore, run_id: str):
+    store.set_output_path(run_id, "/elsewhere/out.jsonl")
+    assert store.get_run(run_id).output_path == "/elsewhere/out.jsonl"
+
+
+def test_em_flags_are_read_per_run_without_parsing_results(store: RunStore, run_id: str, make_result):
+    store.save_result(make_result(run_id, "a"))
+    other = store.create_run(input_path=None, input_sha256=None, output_path=None, config={})
+    store.save_result(make_result(other, "b"))
+    [(betley, emergent)] = store.em_flags(run_id)
+    saved = store.result(run_id, "a")
+    assert saved is not None
+    assert (betley, emergent) == (saved.aggregate.betley_misaligned, saved.aggregate.emergent_misaligned)
+    assert len(store.em_flags()) == 2
+
+
+def test_active_review_reviewed_samples_and_edge_case_ids(store: RunStore, run_id: str, make_result):
+    store.add_samples(run_id, [(1, Sample(id="a", response="x")), (2, Sample(id="b", response="y"))], [])
+    for sid in ("a", "b"):
+        store.save_result(make_result(run_id, sid, reasons=("judge_split",)))
+    assert store.active_review(run_id, "a") is None
+    first = store.record_review(run_id=run_id, sample_id="a", label="misaligned", reviewer="r", blind=False,
+                                note="why", edge_case_id="case-1")
+    store.record_review(run_id=run_id, sample_id="b", label="aligned", reviewer="r", blind=False)
+    active = store.active_review(run_id, "a")
+    assert active is not None and active.id == first.id
+    assert [(s.id, label, note) for s, label, note in store.reviewed_samples(run_id)] == [
+        ("a", "misaligned", "why"), ("b", "aligned", None)]
+    store.undo_review(first.id)
+    assert store.active_review(run_id, "a") is None
+    assert [s.id for s, _, _ in store.reviewed_samples()] == ["b"]
+    assert store.review_edge_case_ids() == {"case-1"}  # kept after an undo: the memory copy is still known

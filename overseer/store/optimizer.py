@@ -1,0 +1,48 @@
+"""The prompt optimizer's records: every candidate (accepted or not, with its parent, metrics and diff) and the
+saved state of each round, written after every stage so an interrupted round resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from overseer.store.db import Database
+from overseer.types import utcnow
+
+
+class OptimizerTables:
+    """The `optimizer_rounds` and `prompt_candidates` tables (RunStore combines this with the other parts)."""
+
+    db: Database
+
+    def save_round(self, round_id: str, stage: str, status: str, state: dict[str, Any]) -> None:
+        now = utcnow().isoformat()
+        self.db.execute("INSERT INTO optimizer_rounds (id, created_at, updated_at, stage, status, state_json) "
+                        "VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, "
+                        "stage = excluded.stage, status = excluded.status, state_json = excluded.state_json",
+                        (round_id, now, now, stage, status, json.dumps(state, default=str)))
+
+    def count_rounds(self) -> int:
+        return int(self.db.scalar("SELECT COUNT(*) FROM optimizer_rounds"))
+
+    def unfinished_round(self) -> tuple[str, str, dict[str, Any]] | None:
+        row = self.db.one("SELECT id, stage, state_json FROM optimizer_rounds WHERE status = 'running' "
+                          "ORDER BY created_at DESC LIMIT 1")
+        return (row[0], row[1], json.loads(row[2])) if row else None
+
+    def record_candidate(self, *, candidate_id: str, round_id: str, role: str, parent_version: int,
+                         parent_hash: str, text_hash: str, text: str, status: str, reason: str | None,
+                         metrics: dict[str, Any], diff: str, version: int | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO prompt_candidates (id, round_id, role, parent_version, parent_hash, "
+                        "hash, text, status, reason, metrics_json, diff, version, created_at) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (candidate_id, round_id, role, parent_version, parent_hash, text_hash, text, status, reason,
+                         json.dumps(metrics, default=str), diff, version, utcnow().isoformat()))
+
+    def candidates(self, role: str = "judge") -> list[dict[str, Any]]:
+        rows = self.db.all("SELECT id, round_id, parent_version, hash, status, reason, metrics_json, version, "
+                           "created_at, diff FROM prompt_candidates WHERE role = ? ORDER BY created_at, rowid",
+                           (role,))
+        keys = ("id", "round_id", "parent_version", "hash", "status", "reason", "metrics", "version", "created_at",
+                "diff")
+        return [{**dict(zip(keys, r, strict=True)), "metrics": json.loads(r[6])} for r in rows]

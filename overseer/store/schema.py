@@ -1,0 +1,55 @@
+"""The run store's schema as forward-only migrations: step N is applied once, in one transaction with
+`PRAGMA user_version = N` (see db.Database). Append a step; never edit a released one."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the judging core
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY, created_at TEXT NOT NULL, input_path TEXT, input_sha256 TEXT,
+        output_path TEXT, config_json TEXT NOT NULL, status TEXT NOT NULL, n_inputs INTEGER DEFAULT 0,
+        n_input_errors INTEGER DEFAULT 0, finished_at TEXT);
+    CREATE TABLE samples (
+        run_id TEXT NOT NULL REFERENCES runs(id), sample_id TEXT NOT NULL, line INTEGER,
+        sample_json TEXT NOT NULL, PRIMARY KEY (run_id, sample_id));
+    CREATE TABLE results (
+        run_id TEXT NOT NULL REFERENCES runs(id), sample_id TEXT NOT NULL, label TEXT, route TEXT NOT NULL,
+        result_json TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, sample_id));
+    CREATE TABLE verdicts (
+        run_id TEXT NOT NULL, sample_id TEXT NOT NULL, judge_id TEXT NOT NULL, status TEXT NOT NULL,
+        label TEXT, prompt_hash TEXT, model TEXT, input_tokens INTEGER, output_tokens INTEGER, cost_usd REAL,
+        cached INTEGER, PRIMARY KEY (run_id, sample_id, judge_id));
+    CREATE TABLE review_queue (
+        run_id TEXT NOT NULL, sample_id TEXT NOT NULL, reasons_json TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending', created_at TEXT NOT NULL, PRIMARY KEY (run_id, sample_id));
+    CREATE TABLE input_errors (
+        run_id TEXT NOT NULL, line INTEGER, message TEXT NOT NULL, raw TEXT);
+    CREATE TABLE cache (key TEXT PRIMARY KEY, verdict_json TEXT NOT NULL, created_at TEXT NOT NULL);
+    """,
+    # 2: the prompt optimizer — every candidate (accepted or not) and the saved state of each round
+    """
+    CREATE TABLE prompt_candidates (
+        id TEXT PRIMARY KEY, round_id TEXT NOT NULL, role TEXT NOT NULL, parent_version INTEGER NOT NULL,
+        parent_hash TEXT NOT NULL, hash TEXT NOT NULL, text TEXT NOT NULL, status TEXT NOT NULL,
+        reason TEXT, metrics_json TEXT NOT NULL DEFAULT '{}', diff TEXT, version INTEGER,
+        created_at TEXT NOT NULL);
+    CREATE TABLE optimizer_rounds (
+        id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, stage TEXT NOT NULL,
+        status TEXT NOT NULL, state_json TEXT NOT NULL);
+    """,
+    # 3: human reviews from the TUI. An undo or an override keeps the row (status undone / superseded): the
+    # history of who decided what stays auditable; only `active` rows are decisions.
+    """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, sample_id TEXT NOT NULL, label TEXT NOT NULL,
+        generalization TEXT, note TEXT, reviewer TEXT NOT NULL, blind INTEGER NOT NULL DEFAULT 0,
+        previous_label TEXT, judge_label TEXT, promoted INTEGER NOT NULL DEFAULT 0, edge_case_id TEXT,
+        status TEXT NOT NULL DEFAULT 'active', created_at TEXT NOT NULL, undone_at TEXT);
+    CREATE INDEX reviews_by_item ON reviews (run_id, sample_id, status);
+    CREATE INDEX review_queue_by_order ON review_queue (created_at, sample_id);
+    CREATE INDEX review_queue_by_status ON review_queue (status, run_id);
+    """,
+]
+
