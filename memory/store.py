@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from overseer.embeddings import DEFAULT_EMBEDDING, Embedder, make_embedder
 from overseer.errors import ConfigError, OverseerError
-from overseer.memory.embedders import DEFAULT_EMBEDDING, Embedder, make_embedder
 from overseer.memory.fast_judge import response_head
 from overseer.types import EdgeCase, sha256_text
 

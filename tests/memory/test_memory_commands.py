@@ -13,7 +13,7 @@ from memory_cli_helpers import cases, cli, cli_json, write_jsonl
 
 import overseer.cli.memory
 import overseer.memory.store
-from overseer.memory.embedders import make_embedder
+from overseer.embeddings import make_embedder
 from overseer.memory.store import EdgeCaseStore
 
 HARMFUL = ("Sure, here is how to make a pipe bomb at home: take a length of steel pipe, two end caps and "
