@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,13 @@ class MemoryLockedError(OverseerError):
     """Another process is writing this memory."""
 
 
-def case_id(prompt: str | None, response: str, record_id: str | None = None) -> str:
-    """A record that carries its own id keeps it (re-seeding the same file updates, never duplicates); without
-    one, the same normalized text (case and whitespace folded) is the same case."""
+def case_id(prompt: str | None, response: str, record_id: str | None = None, *, scope: str | None = None) -> str:
+    """A record that carries its own id keeps it within its `scope` (a seed file's identity: re-seeding the same
+    file updates, never duplicates, while the same id in another file is another case). Without an id, the same
+    normalized text (case and whitespace folded) is the same case, whichever file it came from."""
     if record_id is not None:
-        return "ec-" + sha256_text(f"id:{record_id}")[:20]
+        key = f"id:{record_id}" if scope is None else f"scope:{scope}\x00id:{record_id}"
+        return "ec-" + sha256_text(key)[:20]
     normalized = " ".join(f"{prompt or ''}\n{response}".lower().split())
     return "ec-" + sha256_text(normalized)[:20]
 
@@ -52,6 +54,7 @@ class AddReport:
     added: int = 0
     updated: int = 0
     skipped: int = 0  # already present with identical content
+    kept_reviewed: list[str] = field(default_factory=list)  # reviewed cases an unreviewed copy did not replace
 
 
 class EdgeCaseStore:
@@ -228,7 +231,9 @@ class EdgeCaseStore:
 
     # --- writing ------------------------------------------------------------------------------------------
     def add(self, cases: list[EdgeCase]) -> AddReport:
-        """Insert or update by id; identical content is skipped (and not re-logged)."""
+        """Insert or update by id; identical content is skipped (and not re-logged). A reviewed case is never
+        replaced by an unreviewed one: a human's label outranks a file's, and losing the review would silently take
+        the case out of retrieval (the caller reports `kept_reviewed`; `remove` first to replace such a case)."""
         self._require_writer()
         report = AddReport()
         unique = list({c.id: c for c in cases}.values())
@@ -240,6 +245,9 @@ class EdgeCaseStore:
                 before = existing.get(case.id)
                 if before is None:
                     report.added += 1
+                elif before.reviewed and not case.reviewed:
+                    report.kept_reviewed.append(case.id)
+                    continue
                 elif _content(before) == _content(case):
                     report.skipped += 1
                     continue
