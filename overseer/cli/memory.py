@@ -15,6 +15,7 @@ from rich.text import Text
 from overseer.config import load_settings
 from overseer.console import err, out
 from overseer.errors import OverseerError
+from overseer.memory import memory_exists
 from overseer.memory.seeding import read_seed_file
 from overseer.memory.store import AddReport, EdgeCaseStore
 from overseer.samples_io import FieldMap
@@ -49,7 +50,7 @@ def _root(workspace: Path | None) -> Path:
 def _reader(workspace: Path | None) -> EdgeCaseStore | None:
     """A read-only store, or None when nothing was ever written (reading must not create an empty index)."""
     root = _root(workspace)
-    return EdgeCaseStore(root) if (root / "meta.json").exists() else None
+    return EdgeCaseStore(root) if memory_exists(root) else None
 
 
 def seed(
@@ -235,7 +236,8 @@ def memory_rebuild(embedding: Embedding = None, lock_timeout: LockTimeout = 30.0
     root = _root(workspace)
     if not (root / "cases.jsonl").exists() and not (root / "meta.json").exists():
         raise OverseerError(f"no memory at {root}")
-    with EdgeCaseStore(root, writable=True, lock_timeout=lock_timeout) as store:
+    # repair: a rebuild is how a truncated log or a damaged meta.json is accepted, so it must open despite them.
+    with EdgeCaseStore(root, writable=True, lock_timeout=lock_timeout, repair=True) as store:
         before = store.embedding_name
         count = store.rebuild(embedding)
     change = f" (was {before})" if store.embedding_name != before else ""
