@@ -20,6 +20,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -320,7 +321,7 @@ class EdgeCaseStore:
         unique = list({c.id: c for c in cases}.values())
         for start in range(0, len(unique), BATCH):
             batch = unique[start:start + BATCH]
-            existing = self._get_many([c.id for c in batch])
+            existing = self.get_many([c.id for c in batch])
             changed = []
             for case in batch:
                 before = existing.get(case.id)
@@ -344,7 +345,7 @@ class EdgeCaseStore:
 
     def remove(self, ids: list[str]) -> int:
         self._require_writer()
-        present = list(self._get_many(ids))
+        present = list(self.get_many(ids))
         if present:
             ops = [{"op": "rm", "id": i} for i in present]
             self._append(ops)
@@ -404,7 +405,7 @@ class EdgeCaseStore:
             shutil.rmtree(self.root / "index", ignore_errors=True)
 
     # --- reading ------------------------------------------------------------------------------------------
-    def _get_many(self, ids: list[str]) -> dict[str, EdgeCase]:
+    def get_many(self, ids: list[str]) -> dict[str, EdgeCase]:
         if not ids:
             return {}
         found: dict[str, EdgeCase] = {}
@@ -414,8 +415,14 @@ class EdgeCaseStore:
                          for i, doc in zip(got["ids"], got["documents"], strict=True))
         return found
 
+    def logged_ids(self) -> set[str]:
+        """Every case id the log mentions: cases that were written at some point, even if removed since."""
+        if not self.log_path.exists():
+            return set()
+        return {m.decode() for m in re.findall(rb'"(ec-[0-9a-f]{20})"', self.log_path.read_bytes())}
+
     def get(self, case_id_: str) -> EdgeCase | None:
-        return self._get_many([case_id_]).get(case_id_)
+        return self.get_many([case_id_]).get(case_id_)
 
     def count(self, *, reviewed: bool | None = None) -> int:
         if reviewed is None:
@@ -492,6 +499,11 @@ class EdgeCaseStore:
 
 def _content(case: EdgeCase) -> dict[str, Any]:
     return case.model_dump(mode="json", exclude={"created_at"})
+
+
+def same_content(a: EdgeCase, b: EdgeCase) -> bool:
+    """What `add` skips as unchanged: everything but when the case was first added."""
+    return _content(a) == _content(b)
 
 
 def _index_metadata(case: EdgeCase) -> dict[str, Any]:

@@ -272,6 +272,8 @@ class ReviewApp(App[None]):
         self._memory_waiting = False  # told the reviewer the memory is locked; say it once per wait
 
     def on_mount(self) -> None:
+        if self.session.with_memory:
+            self.run_worker(self._resync_memory, thread=True, group="memory", exit_on_error=False)
         self.push_screen(QueueScreen())
         if self.session.current is not None and self.session.current.status == "pending":
             self.push_screen(ItemScreen())  # straight to the next pending item: resume where you stopped
@@ -291,6 +293,18 @@ class ReviewApp(App[None]):
     def flush_memory(self) -> None:
         if self.session.memory_writes.pending:
             self.run_worker(self._flush_memory, thread=True, group="memory", exit_on_error=False)
+
+    def _resync_memory(self) -> None:
+        """On a worker thread: edge cases earlier sessions' decisions left out of the memory, written now."""
+        try:
+            missing = self.session.memory_writes.queue_missing(self.session.store.path)
+        except OverseerError as exc:
+            self.call_from_thread(self.notify, f"cannot check the memory: {exc}", severity="warning", markup=False)
+            return
+        if missing:
+            self.call_from_thread(self.notify, f"writing {missing} edge case(s) that earlier decisions left out of "
+                                  "the memory", markup=False)
+            self._flush_memory()
 
     def _flush_memory(self) -> None:
         """On a worker thread: may wait for the memory's writer lock (tui/memory_writes.py)."""

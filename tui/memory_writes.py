@@ -10,10 +10,25 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overseer.errors import OverseerError
-from overseer.types import EdgeCase
+from overseer.types import EdgeCase, Sample
+
+if TYPE_CHECKING:
+    from overseer.store.runs import ReviewRecord
+
+
+def review_case(review: ReviewRecord, sample: Sample) -> EdgeCase:
+    """The edge case a human decision makes: reviewed, with the reviewer's note as its rationale."""
+    return EdgeCase(id=review.edge_case_id or "", prompt=sample.context_text() or None, response=sample.response,
+                    label=review.label,  # type: ignore[arg-type]
+                    generalization=review.generalization,  # type: ignore[arg-type]
+                    rationale=review.note or "", source="review", source_ref=f"{review.run_id}/{review.sample_id}",
+                    author=review.reviewer, reviewed=True,
+                    # The sample's metadata travels with the case (the optimizer's pool reads it); ours is
+                    # "_"-prefixed, which the pool strips.
+                    metadata={**sample.metadata, "_promoted": review.promoted, "_blind": review.blind})
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,44 @@ class MemoryWrites:
     def pending(self) -> int:
         with self._queue_lock:
             return len(self._ops)
+
+    def queue_missing(self, runs_path: Path) -> int:
+        """Queue what committed decisions left out of the memory (the reviewer quit while a seed held the lock
+        past the timeout, or a crash between the commit and the write): the edge case of every active decision
+        the memory never got or holds with another label or note, and the removal of every undone one it still
+        holds. Ahead of the
+        queue and under the flush lock, so a decision made meanwhile still lands after it. Returns the count."""
+        from overseer.memory import memory_exists
+        from overseer.memory.store import EdgeCaseStore, same_content
+        from overseer.store.runs import RunStore
+
+        with self._flush_lock:
+            runs = RunStore(runs_path)  # our own connection: this runs on a worker thread
+            try:
+                reviews = runs.reviews(include_inactive=True)
+                active = {r.edge_case_id: r for r in reviews if r.status == "active" and r.edge_case_id}
+                undone = {r.edge_case_id for r in reviews if r.edge_case_id and r.edge_case_id not in active}
+                if not active and not undone:
+                    return 0
+                memory = EdgeCaseStore(self.root) if memory_exists(self.root) else None
+                held = memory.get_many([*active, *undone]) if memory else {}
+                # A case the log once held and no longer does was removed on purpose (`memory rm`): not re-added.
+                written = memory.logged_ids() if memory else set()
+                samples: dict[str, dict[str, Sample]] = {}
+                ops: list[tuple[str, Any]] = []
+                for case_id, review in active.items():
+                    if review.run_id not in samples:
+                        samples[review.run_id] = {s.id: s for s in runs.samples(review.run_id)}
+                    want = review_case(review, samples[review.run_id][review.sample_id])
+                    stale = case_id in held and not same_content(held[case_id], want)
+                    if stale or (case_id not in held and case_id not in written):
+                        ops.append(("put", want))
+                ops += [("rm", case_id) for case_id in undone if case_id in held]
+            finally:
+                runs.close()
+            with self._queue_lock:
+                self._ops.extendleft(reversed(ops))
+            return len(ops)
 
     def flush(self, lock_timeout: float | None = None) -> FlushProblem | None:
         """Apply every queued op under one writer lock. None when all landed (or nothing was queued)."""

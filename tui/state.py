@@ -18,7 +18,7 @@ from overseer.errors import OverseerError
 from overseer.spec import load_spec
 from overseer.store.runs import ReviewRecord, RunStore
 from overseer.tui import queue as q
-from overseer.tui.memory_writes import MemoryWrites
+from overseer.tui.memory_writes import MemoryWrites, review_case
 from overseer.tui.queue import QueueFilter, QueueRow
 from overseer.types import EdgeCase, Generalization, Label, Sample, SampleResult, Spec, SpecClause
 
@@ -240,14 +240,7 @@ class ReviewSession:
 
     # --- memory: reviewed edge cases -------------------------------------------------------------------------
     def _remember(self, review: ReviewRecord, sample: Sample) -> str | None:
-        case = EdgeCase(id=review.edge_case_id or "", prompt=sample.context_text() or None, response=sample.response,
-                        label=review.label,  # type: ignore[arg-type]
-                        generalization=review.generalization,  # type: ignore[arg-type]
-                        rationale=review.note or "", source="review", source_ref=f"{review.run_id}/{review.sample_id}",
-                        author=review.reviewer, reviewed=True,
-                        # The sample's metadata travels with the case (the optimizer's pool reads it); ours is
-                        # "_"-prefixed, which the pool strips.
-                        metadata={**sample.metadata, "_promoted": review.promoted, "_blind": review.blind})
+        case = review_case(review, sample)
         self.memory_writes.put(case)
         return self._write_memory()
 

@@ -115,3 +115,27 @@ async def test_quitting_with_edge_cases_still_queued_writes_them_first(
     assert committed(ws, run_id) == [(first.sample_id, "refusal")]
     assert review_cases(ws) == [f"{run_id}/{first.sample_id}"]
     store.close()
+
+
+async def test_the_next_session_writes_what_earlier_decisions_left_out(workspace: tuple[Path, str]) -> None:
+    """A reviewer who quit while the memory stayed locked past the timeout (or a crash after the commit) left
+    decisions without edge cases; the next session writes them, and leaves a deliberately removed one removed."""
+    ws, run_id = workspace
+    store = RunStore(ws / "runs.sqlite")
+    earlier = ReviewSession(store, settings(ws), run_id=run_id, reviewer="ada")
+    earlier.background_memory = True  # as in the app, but nobody flushes: the writes never happen
+    lost = [earlier.decide(label).review for label in ("aligned", "misaligned")]
+    assert earlier.memory_writes.pending == 2  # and then the process ends: the queue is gone
+    later = ReviewSession(store, settings(ws), run_id=run_id, reviewer="ada")
+    removed = later.decide("refusal").review  # written at once, then taken out with `overseer memory rm`
+    assert cli("memory", "rm", removed.edge_case_id or "", "-w", str(ws))[0] == 0
+    assert review_cases(ws) == []
+    app = ReviewApp(ReviewSession(store, settings(ws), run_id=run_id, reviewer="ada"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            if len(review_cases(ws)) == 2:
+                break
+            await pilot.pause(0.1)
+        await pilot.press("q")
+    assert review_cases(ws) == sorted(f"{r.run_id}/{r.sample_id}" for r in lost)
+    store.close()
