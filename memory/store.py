@@ -321,9 +321,13 @@ class EdgeCaseStore:
         unique = list({c.id: c for c in cases}.values())
         for start in range(0, len(unique), BATCH):
             batch = unique[start:start + BATCH]
-            existing = self.get_many([c.id for c in batch])
+            legacy = {c.id: old for c in batch if (old := _legacy_seed_id(c)) is not None}
+            existing = self.get_many([c.id for c in batch] + list(legacy.values()))
             changed = []
             for case in batch:
+                old = legacy.get(case.id)
+                if case.id not in existing and old in existing and existing[old].source_ref == case.source_ref:
+                    case = case.model_copy(update={"id": old})  # a case seeded before ids were file-scoped
                 before = existing.get(case.id)
                 if before is None:
                     report.added += 1
@@ -406,6 +410,7 @@ class EdgeCaseStore:
 
     # --- reading ------------------------------------------------------------------------------------------
     def get_many(self, ids: list[str]) -> dict[str, EdgeCase]:
+        ids = list(dict.fromkeys(ids))  # chroma refuses a repeated id
         if not ids:
             return {}
         found: dict[str, EdgeCase] = {}
@@ -499,6 +504,13 @@ class EdgeCaseStore:
 
 def _content(case: EdgeCase) -> dict[str, Any]:
     return case.model_dump(mode="json", exclude={"created_at"})
+
+
+def _legacy_seed_id(case: EdgeCase) -> str | None:
+    """The id a seeded record had before ids included their file's identity. The same file's record stored under
+    it is the same case: re-seeding an older memory updates it instead of adding a duplicate."""
+    record_id = case.metadata.get("record_id") if case.source == "seed" else None
+    return case_id(None, "", str(record_id)) if record_id is not None else None
 
 
 def same_content(a: EdgeCase, b: EdgeCase) -> bool:

@@ -210,3 +210,23 @@ def test_the_same_ids_in_two_seed_files_are_two_cases_unless_one_id_scope_says_o
     assert cli_json("memory", "stats", "--json", "-w", scoped)["count"] == 3
     listed = [json.loads(line) for line in cli("memory", "list", "--json", "-w", scoped)[1].splitlines()]
     assert {c["response"][-3:] for c in listed} == {"(b)"}
+
+
+def test_a_memory_seeded_before_ids_were_file_scoped_is_updated_not_duplicated(tmp_path: Path) -> None:
+    from overseer.memory.store import EdgeCaseStore, case_id
+
+    ws = tmp_path / "ws"
+    seed = write_jsonl(tmp_path / "seed.jsonl", cases(3))
+    fields = FieldMap(id="id", prompt="prompt", response="response", label="label")
+    new, _ = read_seed_file(seed, fields, reviewed=True, author=None, spec_hash=None)
+    legacy = [c.model_copy(update={"id": case_id(None, "", c.metadata["record_id"])}) for c in new]
+    with EdgeCaseStore(ws / "memory", writable=True) as store:  # what the earlier version wrote
+        store.add(legacy)
+    assert "added 0, updated 0, skipped 3" in cli("seed", str(seed), "--reviewed", "-w", str(ws))[1]
+    assert "added 0, updated 1, skipped 2" in cli(
+        "seed", str(write_jsonl(seed, [*cases(2), {**cases(3)[2], "label": "misaligned"}])), "--reviewed",
+        "-w", str(ws))[1]
+    other = write_jsonl(tmp_path / "other.jsonl", cases(3))  # same ids, another file: other cases
+    assert "added 3" in cli("seed", str(other), "-w", str(ws))[1]
+    listed = [json.loads(line) for line in cli("memory", "list", "--json", "-w", str(ws))[1].splitlines()]
+    assert len(listed) == 6 and {c.id for c in legacy} <= {c["id"] for c in listed}
