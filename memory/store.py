@@ -235,8 +235,8 @@ class EdgeCaseStore:
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             if self.repair:
                 return {}
-            raise OverseerError(f"{self.meta_path} is unreadable ({exc}); it only describes the index, so delete "
-                                f"it and run {REBUILD_HINT}") from exc
+            raise OverseerError(f"{self.meta_path} is unreadable ({exc}); it only describes the index: recreate "
+                                f"it with {REBUILD_HINT}") from exc
         return meta
 
     def _commit_meta(self) -> None:
