@@ -334,7 +334,7 @@ class ReviewApp(App[None]):
             problem = await asyncio.to_thread(writes.flush)
             if problem is not None:
                 message = (f"{writes.pending} reviewed edge case(s) are not in the memory: {problem.message}. "
-                           "Your decisions are saved in the run store.")
+                           "Your decisions are saved in the run store; the next `overseer review` writes them.")
         self.exit(message=message)
 
     async def _improve(self) -> None:
