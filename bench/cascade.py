@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from overseer.memory.embedders import make_embedder
+from overseer.embeddings import make_embedder
 from overseer.memory.fast_judge import FastJudge, cascade_table, response_head
 from overseer.memory.judge_memory import DEFAULT_CASCADE_TAU
 

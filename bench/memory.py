@@ -71,7 +71,7 @@ def bench_size(n: int, queries: int, root: Path) -> str:
 
 def embedding_rate(n: int = 5000) -> float:
     texts = [c.text() for c in synthetic_cases(n, seed=2)]
-    from overseer.memory.embedders import make_embedder
+    from overseer.embeddings import make_embedder
 
     embedder = make_embedder("wordllama")
     embedder.embed(texts[:10])  # load the model outside the timing

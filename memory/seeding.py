@@ -27,8 +27,11 @@ SeedError = tuple[int, InputError, str]  # (line, error, raw record)
 
 
 def read_seed_file(path: str | Path, fields: FieldMap, *, reviewed: bool, author: str | None,
-                   spec_hash: str | None) -> tuple[list[EdgeCase], list[SeedError]]:
-    """(valid cases, invalid records sorted by line). Raises InputError only when the whole file is unreadable."""
+                   spec_hash: str | None, id_scope: str | None = None) -> tuple[list[EdgeCase], list[SeedError]]:
+    """(valid cases, invalid records sorted by line). Raises InputError only when the whole file is unreadable.
+
+    Record ids name cases within `id_scope`, by default this file (its resolved path): the same id in two files
+    is two cases unless both are seeded with one `id_scope`, which says their ids name the same cases."""
     if fields.label is None:
         raise ConfigError("seeding needs a label column (--label-field): an edge case without a label teaches "
                           "the judge nothing")
@@ -42,7 +45,7 @@ def read_seed_file(path: str | Path, fields: FieldMap, *, reviewed: bool, author
     for line, sample in loaded.samples:
         try:
             case = _to_case(sample, fields, path=str(path), line=line, source_ref=source_ref, reviewed=reviewed,
-                            author=author, spec_hash=spec_hash)
+                            author=author, spec_hash=spec_hash, id_scope=id_scope or source_ref)
             if case.id in first_line:
                 # Same id, or (records without ids) the same normalized text: one of the two would silently win.
                 what = (f"duplicate id {case.metadata['record_id']!r}" if "record_id" in case.metadata
@@ -57,7 +60,7 @@ def read_seed_file(path: str | Path, fields: FieldMap, *, reviewed: bool, author
 
 
 def _to_case(sample: Sample, fields: FieldMap, *, path: str, line: int, source_ref: str, reviewed: bool,
-             author: str | None, spec_hash: str | None) -> EdgeCase:
+             author: str | None, spec_hash: str | None, id_scope: str) -> EdgeCase:
     def fail(message: str, field_name: str | None) -> InputError:
         return InputError(message, path=path, line=line, field=field_name)
 
@@ -69,8 +72,9 @@ def _to_case(sample: Sample, fields: FieldMap, *, path: str, line: int, source_r
     prompt = sample.context_text() or None
     extras = {name: _optional(name, sample.metadata[name], fail) for name in OPTIONAL_COLUMNS
               if sample.metadata.get(name) not in (None, "")}
+    identity = case_id(prompt, sample.response, record_id, scope=f"seed:{id_scope}")
     try:
-        return EdgeCase(id=case_id(prompt, sample.response, record_id), prompt=prompt, response=sample.response,
+        return EdgeCase(id=identity, prompt=prompt, response=sample.response,
                         label=sample.reference_label, **extras, source="seed", source_ref=source_ref,
                         author=author, reviewed=reviewed, spec_hash=spec_hash,
                         metadata={"record_id": record_id} if record_id is not None else {})

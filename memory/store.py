@@ -6,8 +6,10 @@ Layout of WORKSPACE/memory/:
                   Keeping them apart makes the poisoning guard structural (retrieval queries only the
                   reviewed index) and fast: chroma's metadata filter made a query ~15x slower at 10k cases.
                   Rebuilt from cases.jsonl by `rebuild()`.
-    meta.json     which embedding built the index, and how many bytes of the log it holds
-    writer.lock   one writer at a time (flock); readers never take it
+    meta.json     which embedding built the index, how many bytes of the log it holds and a checksum of their
+                  end (a log shorter than that, or with another end, was truncated or replaced: an error, never
+                  a silent loss), and how many cases each collection held (an index that lost them is rebuilt)
+    writer.lock   one writer at a time (flock); readers take it only to repair (replay or rebuild)
 
 A write appends to the log (fsync) before touching the index, and records the indexed log size after; a
 writer that finds the log ahead of the index (a crash between the two) replays the tail on open."""
@@ -16,33 +18,41 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import re
+import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from overseer.embeddings import DEFAULT_EMBEDDING, Embedder, make_embedder
 from overseer.errors import ConfigError, OverseerError
-from overseer.memory.embedders import DEFAULT_EMBEDDING, Embedder, make_embedder
 from overseer.memory.fast_judge import response_head
 from overseer.types import EdgeCase, sha256_text
 
 COLLECTIONS = {True: "edge_cases_reviewed", False: "edge_cases_unreviewed"}
 BATCH = 2000
+TAIL_BYTES = 65536  # how much of the log's end meta.json's checksum covers: O(1) to check at every open
+log = logging.getLogger(__name__)
+REBUILD_HINT = "`overseer memory rebuild` (add --embedding NAME if the memory was not built with wordllama)"
 
 
 class MemoryLockedError(OverseerError):
     """Another process is writing this memory."""
 
 
-def case_id(prompt: str | None, response: str, record_id: str | None = None) -> str:
-    """A record that carries its own id keeps it (re-seeding the same file updates, never duplicates); without
-    one, the same normalized text (case and whitespace folded) is the same case."""
+def case_id(prompt: str | None, response: str, record_id: str | None = None, *, scope: str | None = None) -> str:
+    """A record that carries its own id keeps it within its `scope` (a seed file's identity: re-seeding the same
+    file updates, never duplicates, while the same id in another file is another case). Without an id, the same
+    normalized text (case and whitespace folded) is the same case, whichever file it came from."""
     if record_id is not None:
-        return "ec-" + sha256_text(f"id:{record_id}")[:20]
+        key = f"id:{record_id}" if scope is None else f"scope:{scope}\x00id:{record_id}"
+        return "ec-" + sha256_text(key)[:20]
     normalized = " ".join(f"{prompt or ''}\n{response}".lower().split())
     return "ec-" + sha256_text(normalized)[:20]
 
@@ -52,15 +62,18 @@ class AddReport:
     added: int = 0
     updated: int = 0
     skipped: int = 0  # already present with identical content
+    kept_reviewed: list[str] = field(default_factory=list)  # reviewed cases an unreviewed copy did not replace
 
 
 class EdgeCaseStore:
     def __init__(self, root: str | Path, *, embedding: str | None = None, writable: bool = False,
-                 lock_timeout: float = 30.0, embedder: Embedder | None = None) -> None:
+                 lock_timeout: float = 30.0, embedder: Embedder | None = None, repair: bool = False) -> None:
+        """`repair=True` (writers only, for `rebuild`) accepts the log as it is, whatever meta.json says."""
         self.root = Path(root)
         self.log_path, self.meta_path = self.root / "cases.jsonl", self.root / "meta.json"
-        self.writable = writable
+        self.writable, self.repair = writable, repair
         self._lock_file: Any = None
+        self._index_checked = False
         if writable:
             self.root.mkdir(parents=True, exist_ok=True)
             self._acquire_lock(lock_timeout)
@@ -80,24 +93,73 @@ class EdgeCaseStore:
         self.embedding_name = chosen
         self._embedder = embedder
         self._collections: dict[bool, Any] = {}
+        if self.repair and self.writable:
+            return  # the caller rebuilds everything from the log next
+        self._check_log()
         if self.writable:
-            self._catch_up()
+            self._repair()
         elif int(self.meta.get("indexed_bytes", 0)) < self._log_size():
-            self._catch_up_as_reader()
+            self._as_writer(self._repair)
 
-    def _catch_up_as_reader(self) -> None:
-        """A crash between a log append and its index update leaves readers a stale index until some writer
-        opens the memory; a reader that finds the writer lock free does that replay itself."""
+    def _repair(self) -> None:
+        self._check_index()
+        self._catch_up()
+
+    def _as_writer(self, repair: Any) -> None:
+        """A crash between a log append and its index update, or a deleted index, leaves readers a stale index
+        until some writer opens the memory; a reader that finds the writer lock free does the repair itself."""
         try:
             self._acquire_lock(0.0)
         except MemoryLockedError:
-            return  # a writer is at work, and it replays the tail itself
+            return  # a writer is at work, and it checks and replays on its own open
         try:
             self.writable = True
-            self._catch_up()
+            self.meta = self._read_meta()  # a writer may have changed the memory since this reader opened it
+            self._check_log()
+            repair()
         finally:
             self.writable = False
             self.close()
+
+    # --- integrity: the log is the truth, meta.json says what the index was built from -------------------------
+    def _check_log(self) -> None:
+        size, indexed = self._log_size(), int(self.meta.get("indexed_bytes", 0))
+        if not self.meta and size:
+            raise OverseerError(f"{self.meta_path} is missing but {self.log_path} holds cases: recreate it with "
+                                f"{REBUILD_HINT}")
+        recovery = (f"restore it from a backup (`overseer memory export` writes one), or keep what is left with "
+                    f"{REBUILD_HINT}")
+        if size < indexed:
+            raise OverseerError(f"{self.log_path} is {size} bytes but the memory had indexed {indexed}: it was "
+                                f"truncated or replaced; {recovery}")
+        expected = self.meta.get("log_tail_sha256")
+        if expected is not None and self._tail_sha(indexed) != expected:
+            raise OverseerError(f"{self.log_path} does not end as the memory last wrote it (checksum of its first "
+                                f"{indexed} bytes differs): it was edited or replaced; {recovery}")
+
+    def _tail_sha(self, upto: int) -> str:
+        if not upto:
+            return sha256_text("")
+        with self.log_path.open("rb") as f:
+            f.seek(max(0, upto - TAIL_BYTES))
+            return sha256_text(f.read(upto - max(0, upto - TAIL_BYTES)).decode("utf-8", "replace"))
+
+    def _check_index(self) -> None:
+        """An index that lost cases the log holds (deleted, or swapped for another) is rebuilt from the log,
+        never served as a smaller memory."""
+        self._index_checked = True
+        expected = self.meta.get("index_counts")
+        if expected is None:  # written before counts were recorded: the directory is all there is to check
+            if (self.root / "index").exists() or not self._log_size():
+                return
+            found: list[int] | str = "no index directory"
+        else:
+            found = [self.index(True).count(), self.index(False).count()]
+            if found == expected:
+                return
+        log.warning("the memory index at %s holds %s cases where %s were recorded: rebuilding it from %s",
+                    self.root / "index", found, expected, self.log_path)
+        self.rebuild()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     def _acquire_lock(self, timeout: float) -> None:
@@ -150,15 +212,38 @@ class EdgeCaseStore:
 
     def index(self, reviewed: bool) -> Any:
         """The chroma collection of reviewed (or unreviewed) cases."""
+        if not self._index_checked and not self.writable:
+            self._index_checked = True
+            self._as_writer(self._check_index)
         if reviewed not in self._collections:
-            self._collections[reviewed] = self._client().get_or_create_collection(
-                COLLECTIONS[reviewed], metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            try:
+                self._collections[reviewed] = self._client().get_or_create_collection(
+                    COLLECTIONS[reviewed], metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            except Exception as exc:  # chroma's errors for a damaged index have no common base class
+                raise OverseerError(f"the memory index at {self.root / 'index'} is unreadable ({exc}); rebuild it "
+                                    f"from the log with {REBUILD_HINT}") from exc
         return self._collections[reviewed]
 
     def _read_meta(self) -> dict[str, Any]:
         if not self.meta_path.exists():
             return {}
-        return json.loads(self.meta_path.read_text(encoding="utf-8"))
+        try:
+            meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError(f"a JSON object was expected, not {type(meta).__name__}")
+            int(meta.get("indexed_bytes", 0))
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            if self.repair:
+                return {}
+            raise OverseerError(f"{self.meta_path} is unreadable ({exc}); it only describes the index: recreate "
+                                f"it with {REBUILD_HINT}") from exc
+        return meta
+
+    def _commit_meta(self) -> None:
+        """After every index change: what the index now holds, and the log state it was built from."""
+        size = self._log_size()
+        self._write_meta(indexed_bytes=size, log_tail_sha256=self._tail_sha(size),
+                         index_counts=[self.index(True).count(), self.index(False).count()])
 
     def _write_meta(self, **changes: Any) -> None:
         self.meta.update(changes, embedding=self.embedding_name)
@@ -213,7 +298,7 @@ class EdgeCaseStore:
         indexed = int(self.meta.get("indexed_bytes", 0))
         if indexed < self._log_size():
             self._apply(list(self._read_log(indexed)))
-        self._write_meta(indexed_bytes=self._log_size())
+        self._commit_meta()
 
     def cases(self) -> dict[str, EdgeCase]:
         """The current cases, folded from the log (later operations win)."""
@@ -228,18 +313,27 @@ class EdgeCaseStore:
 
     # --- writing ------------------------------------------------------------------------------------------
     def add(self, cases: list[EdgeCase]) -> AddReport:
-        """Insert or update by id; identical content is skipped (and not re-logged)."""
+        """Insert or update by id; identical content is skipped (and not re-logged). A reviewed case is never
+        replaced by an unreviewed one: a human's label outranks a file's, and losing the review would silently take
+        the case out of retrieval (the caller reports `kept_reviewed`; `remove` first to replace such a case)."""
         self._require_writer()
         report = AddReport()
         unique = list({c.id: c for c in cases}.values())
         for start in range(0, len(unique), BATCH):
             batch = unique[start:start + BATCH]
-            existing = self._get_many([c.id for c in batch])
+            legacy = {c.id: old for c in batch if (old := _legacy_seed_id(c)) is not None}
+            existing = self.get_many([c.id for c in batch] + list(legacy.values()))
             changed = []
             for case in batch:
+                old = legacy.get(case.id)
+                if case.id not in existing and old in existing and existing[old].source_ref == case.source_ref:
+                    case = case.model_copy(update={"id": old})  # a case seeded before ids were file-scoped
                 before = existing.get(case.id)
                 if before is None:
                     report.added += 1
+                elif before.reviewed and not case.reviewed:
+                    report.kept_reviewed.append(case.id)
+                    continue
                 elif _content(before) == _content(case):
                     report.skipped += 1
                     continue
@@ -250,17 +344,17 @@ class EdgeCaseStore:
             if changed:
                 self._append([{"op": "put", "case": c.model_dump(mode="json")} for c in changed])
                 self._apply([{"op": "put", "case": c.model_dump(mode="json")} for c in changed])
-                self._write_meta(indexed_bytes=self._log_size())
+                self._commit_meta()
         return report
 
     def remove(self, ids: list[str]) -> int:
         self._require_writer()
-        present = list(self._get_many(ids))
+        present = list(self.get_many(ids))
         if present:
             ops = [{"op": "rm", "id": i} for i in present]
             self._append(ops)
             self._apply(ops)
-            self._write_meta(indexed_bytes=self._log_size())
+            self._commit_meta()
         return len(present)
 
     def _apply(self, ops: list[dict[str, Any]]) -> None:
@@ -291,20 +385,32 @@ class EdgeCaseStore:
         if embedding is not None and embedding != self.embedding_name:
             self._embedder = make_embedder(embedding)  # a bad name fails before anything is dropped
             self.embedding_name = embedding
-        client = self._client()
-        present = {c if isinstance(c, str) else c.name for c in client.list_collections()}
-        for name in COLLECTIONS.values():
-            if name in present:
-                client.delete_collection(name)
-        self._collections = {}
-        self._write_meta(indexed_bytes=0)  # the index is empty now: a crash midway replays the log on next open
+        self._drop_index()
+        self._collections, self._index_checked = {}, True
+        # The index is empty now: a crash midway replays the whole log on the next open.
+        self._write_meta(indexed_bytes=0, log_tail_sha256=None, index_counts=None)
+        self._repair_torn_tail()
         cases = self.cases()
         self._apply([{"op": "put", "case": c.model_dump(mode="json")} for c in cases.values()])
-        self._write_meta(indexed_bytes=self._log_size())
+        self._commit_meta()
         return len(cases)
 
+    def _drop_index(self) -> None:
+        try:
+            client = self._client()
+            present = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+            for name in COLLECTIONS.values():
+                if name in present:
+                    client.delete_collection(name)
+        except Exception:  # an index chroma cannot even open: it is derived data, start it afresh
+            from chromadb.api.client import SharedSystemClient
+
+            SharedSystemClient.clear_system_cache()
+            shutil.rmtree(self.root / "index", ignore_errors=True)
+
     # --- reading ------------------------------------------------------------------------------------------
-    def _get_many(self, ids: list[str]) -> dict[str, EdgeCase]:
+    def get_many(self, ids: list[str]) -> dict[str, EdgeCase]:
+        ids = list(dict.fromkeys(ids))  # chroma refuses a repeated id
         if not ids:
             return {}
         found: dict[str, EdgeCase] = {}
@@ -314,8 +420,14 @@ class EdgeCaseStore:
                          for i, doc in zip(got["ids"], got["documents"], strict=True))
         return found
 
+    def logged_ids(self) -> set[str]:
+        """Every case id the log mentions: cases that were written at some point, even if removed since."""
+        if not self.log_path.exists():
+            return set()
+        return {m.decode() for m in re.findall(rb'"(ec-[0-9a-f]{20})"', self.log_path.read_bytes())}
+
     def get(self, case_id_: str) -> EdgeCase | None:
-        return self._get_many([case_id_]).get(case_id_)
+        return self.get_many([case_id_]).get(case_id_)
 
     def count(self, *, reviewed: bool | None = None) -> int:
         if reviewed is None:
@@ -392,6 +504,18 @@ class EdgeCaseStore:
 
 def _content(case: EdgeCase) -> dict[str, Any]:
     return case.model_dump(mode="json", exclude={"created_at"})
+
+
+def _legacy_seed_id(case: EdgeCase) -> str | None:
+    """The id a seeded record had before ids included their file's identity. The same file's record stored under
+    it is the same case: re-seeding an older memory updates it instead of adding a duplicate."""
+    record_id = case.metadata.get("record_id") if case.source == "seed" else None
+    return case_id(None, "", str(record_id)) if record_id is not None else None
+
+
+def same_content(a: EdgeCase, b: EdgeCase) -> bool:
+    """What `add` skips as unchanged: everything but when the case was first added."""
+    return _content(a) == _content(b)
 
 
 def _index_metadata(case: EdgeCase) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from overseer.errors import ConfigError, InputError, RunError
 from overseer.judging.betley import BetleyJudge, betley_prompt
 from overseer.judging.graph import RunContext, graph
 from overseer.judging.judge import Judge
+from overseer.memory import memory_exists
 from overseer.prompt_store import PromptStore
 from overseer.providers import choose_backend, is_scripted, make_provider
 from overseer.providers.base import GenerationParams
@@ -274,7 +275,7 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
 def open_memory(settings: Settings, request: JobRequest) -> Any:
     """The workspace's edge-case memory for this run (read-only), or None when there is none to use."""
     root = settings.workspace / "memory"
-    if not request.use_memory or not (root / "meta.json").exists():
+    if not request.use_memory or not memory_exists(root):
         if request.cascade is not None:
             raise ConfigError(f"--cascade needs an edge-case memory, and {root} has none: seed one first "
                               "(`overseer seed FILE --reviewed`)")

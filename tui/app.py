@@ -4,6 +4,7 @@ round a decision can trigger."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from overseer.errors import OverseerError
 from overseer.prompt_store import PromptStore
+from overseer.tui.memory_writes import FlushProblem
 from overseer.tui.screens import HelpScreen, StatsScreen, TextModal, VersionsScreen
 from overseer.tui.state import Decision, ItemDetail, ReviewSession
 from overseer.tui.versions import VersionsModel
@@ -222,6 +224,7 @@ class ItemScreen(Screen[None]):
 
     def action_undo(self) -> None:
         undone = self.app.session.undo()  # type: ignore[attr-defined]
+        self.app.flush_memory()  # type: ignore[attr-defined]
         self.notify(f"undid {undone.label} on {undone.sample_id}" if undone else "nothing to undo", markup=False)
         self.show()
 
@@ -264,9 +267,13 @@ class ReviewApp(App[None]):
     def __init__(self, session: ReviewSession) -> None:
         super().__init__()
         self.session = session
+        session.background_memory = True  # edge cases are written by flush_memory's thread worker
         self.improvements: list[str] = []  # outcomes of the background rounds, newest last
+        self._memory_waiting = False  # told the reviewer the memory is locked; say it once per wait
 
     def on_mount(self) -> None:
+        if self.session.with_memory:
+            self.run_worker(self._resync_memory, thread=True, group="memory", exit_on_error=False)
         self.push_screen(QueueScreen())
         if self.session.current is not None and self.session.current.status == "pending":
             self.push_screen(ItemScreen())  # straight to the next pending item: resume where you stopped
@@ -277,9 +284,58 @@ class ReviewApp(App[None]):
             self.notify(f"{row.sample_id}: you {decision.review.label}; judges {judges}", markup=False)
         if decision.memory_error:
             self.notify(f"saved, but not in the memory: {decision.memory_error}", severity="warning", markup=False)
+        self.flush_memory()
         if decision.improvement_due:
             self.notify("improvement round started in the background")
             self.run_worker(self._improve(), group="improve", exit_on_error=False)
+
+    # --- the memory: written off the UI thread, in decision order ------------------------------------------
+    def flush_memory(self) -> None:
+        if self.session.memory_writes.pending:
+            self.run_worker(self._flush_memory, thread=True, group="memory", exit_on_error=False)
+
+    def _resync_memory(self) -> None:
+        """On a worker thread: edge cases earlier sessions' decisions left out of the memory, written now."""
+        try:
+            missing = self.session.memory_writes.queue_missing(self.session.store.path)
+        except OverseerError as exc:
+            self.call_from_thread(self.notify, f"cannot check the memory: {exc}", severity="warning", markup=False)
+            return
+        if missing:
+            self.call_from_thread(self.notify, f"writing {missing} edge case(s) that earlier decisions left out of "
+                                  "the memory", markup=False)
+            self._flush_memory()
+
+    def _flush_memory(self) -> None:
+        """On a worker thread: may wait for the memory's writer lock (tui/memory_writes.py)."""
+        problem = self.session.memory_writes.flush()
+        self.call_from_thread(self._memory_flushed, problem)
+
+    def _memory_flushed(self, problem: FlushProblem | None) -> None:
+        if problem is None:
+            if self._memory_waiting:
+                self.notify("the memory is free again: every edge case is written", markup=False)
+            self._memory_waiting = False
+        elif not problem.retry:
+            self.notify(f"saved, but not in the memory: {problem.message}", severity="warning", markup=False)
+        else:
+            if not self._memory_waiting:
+                self.notify(f"decisions are saved; their edge cases wait for the memory: {problem.message}",
+                            severity="warning", markup=False)
+            self._memory_waiting = True
+            self.set_timer(1.0, self.flush_memory)
+
+    async def action_quit(self) -> None:
+        """Quitting loses nothing: edge cases still queued are written first (the decisions already are)."""
+        writes = self.session.memory_writes
+        message = None
+        if writes.pending:
+            self.notify(f"writing {writes.pending} edge case(s) to the memory before quitting…", markup=False)
+            problem = await asyncio.to_thread(writes.flush)
+            if problem is not None:
+                message = (f"{writes.pending} reviewed edge case(s) are not in the memory: {problem.message}. "
+                           "Your decisions are saved in the run store; the next `overseer review` writes them.")
+        self.exit(message=message)
 
     async def _improve(self) -> None:
         try:

@@ -18,6 +18,7 @@ from overseer.errors import OverseerError
 from overseer.spec import load_spec
 from overseer.store.runs import ReviewRecord, RunStore
 from overseer.tui import queue as q
+from overseer.tui.memory_writes import MemoryWrites, review_case
 from overseer.tui.queue import QueueFilter, QueueRow
 from overseer.types import EdgeCase, Generalization, Label, Sample, SampleResult, Spec, SpecClause
 
@@ -50,6 +51,10 @@ class ReviewSession:
         self.store, self.settings, self.blind, self.page_size = store, settings, blind, page_size
         self.reviewer = reviewer or os.environ.get("OVERSEER_REVIEWER") or _user()
         self.with_memory = with_memory
+        # Edge cases go to the memory through this queue; the app sets background_memory and flushes it from a
+        # thread worker, so no key waits on the memory's writer lock (tui/memory_writes.py).
+        self.memory_writes = MemoryWrites(settings.workspace / "memory")
+        self.background_memory = False
         if run_id:
             store.get_run(run_id)  # a clear error for an unknown run
         self.filter = QueueFilter(run_id=run_id, reason=reason, label=label, clause=clause, search=search, sort=sort)
@@ -231,33 +236,22 @@ class ReviewSession:
         return sample
 
     # --- memory: reviewed edge cases -------------------------------------------------------------------------
-    def _writer(self) -> Any:
-        from overseer.memory.store import EdgeCaseStore
-
-        # Opened per write, not for the session: a judge run may need the writer lock between two decisions.
-        writer = EdgeCaseStore(self.settings.workspace / "memory", writable=True, embedder=self._embedder)
-        self._embedder = writer.embedder
-        return writer
-
     def _remember(self, review: ReviewRecord, sample: Sample) -> str | None:
-        case = EdgeCase(id=review.edge_case_id or "", prompt=sample.context_text() or None, response=sample.response,
-                        label=review.label,  # type: ignore[arg-type]
-                        generalization=review.generalization,  # type: ignore[arg-type]
-                        rationale=review.note or "", source="review", source_ref=f"{review.run_id}/{review.sample_id}",
-                        author=review.reviewer, reviewed=True,
-                        # The sample's metadata travels with the case (the optimizer's pool reads it); ours is
-                        # "_"-prefixed, which the pool strips.
-                        metadata={**sample.metadata, "_promoted": review.promoted, "_blind": review.blind})
-        try:
-            with self._writer() as writer:
-                writer.add([case])
-        except OverseerError as exc:  # the decision is safe in SQLite; say why the memory missed it
-            return str(exc)
-        return None
+        case = review_case(review, sample)
+        self.memory_writes.put(case)
+        return self._write_memory()
 
     def _forget(self, edge_case_id: str) -> None:
-        with self._writer() as writer:
-            writer.remove([edge_case_id])
+        self.memory_writes.remove(edge_case_id)
+        self._write_memory()
+
+    def _write_memory(self) -> str | None:
+        """Write the queued edge cases now, unless the app writes them from a thread worker (background_memory).
+        Either way the decision is safe in SQLite already; the message says why the memory missed it."""
+        if self.background_memory:
+            return None
+        problem = self.memory_writes.flush()
+        return problem.message if problem else None
 
     # --- learning -------------------------------------------------------------------------------------------
     def _improvement_due(self) -> bool:

@@ -15,6 +15,7 @@ from rich.text import Text
 from overseer.config import load_settings
 from overseer.console import err, out
 from overseer.errors import OverseerError
+from overseer.memory import memory_exists
 from overseer.memory.seeding import read_seed_file
 from overseer.memory.store import AddReport, EdgeCaseStore
 from overseer.samples_io import FieldMap
@@ -49,7 +50,7 @@ def _root(workspace: Path | None) -> Path:
 def _reader(workspace: Path | None) -> EdgeCaseStore | None:
     """A read-only store, or None when nothing was ever written (reading must not create an empty index)."""
     root = _root(workspace)
-    return EdgeCaseStore(root) if (root / "meta.json").exists() else None
+    return EdgeCaseStore(root) if memory_exists(root) else None
 
 
 def seed(
@@ -69,6 +70,10 @@ def seed(
                                              "misaligned, compliant/violation).")] = "label",
     label_rule: Annotated[str, typer.Option(help="auto, or betley (--label-field 'aligned,coherent' scores: "
                                             "misaligned iff aligned < 30 and coherent > 50).")] = "auto",
+    id_scope: Annotated[Optional[str], typer.Option(help="Ids name cases within this scope instead of within "  # noqa: UP045
+                                                    "FILE: seed two files with the same --id-scope when their ids "
+                                                    "name the same cases \\[default: FILE's path].",
+                                                    show_default=False)] = None,
     embedding: Embedding = None,
     lock_timeout: LockTimeout = 30.0,
     workspace: Workspace = None,
@@ -76,14 +81,16 @@ def seed(
     """Add labelled edge cases from FILE to the memory (WORKSPACE/memory).
 
     Records are validated one by one: invalid ones are reported with file:line and the valid ones are still added.
-    Re-seeding is idempotent: a case with the same id (or, without ids, the same normalized prompt and response)
-    is updated when it changed and skipped otherwise."""
+    Re-seeding is idempotent: a case with the same id in the same file (or, without ids, the same normalized prompt
+    and response) is updated when it changed and skipped otherwise. A reviewed case is never replaced by an
+    unreviewed copy."""
     if label_rule not in ("auto", "betley"):
         raise OverseerError(f"--label-rule must be auto or betley, not {label_rule!r}")
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=cast(LabelRuleName, label_rule))
     spec_hash = load_spec(spec).hash if spec else None
-    cases, errors = read_seed_file(file, fields, reviewed=reviewed, author=author, spec_hash=spec_hash)
+    cases, errors = read_seed_file(file, fields, reviewed=reviewed, author=author, spec_hash=spec_hash,
+                                   id_scope=id_scope)
     for _, exc, _ in errors[:MAX_SHOWN_ERRORS]:
         err.print(f"invalid: {exc}", markup=False, highlight=False)
     if len(errors) > MAX_SHOWN_ERRORS:
@@ -94,6 +101,11 @@ def seed(
             report = store.add(cases)
     out.print(f"added {report.added}, updated {report.updated}, skipped {report.skipped} (unchanged), "
               f"invalid {len(errors)}", highlight=False)
+    if report.kept_reviewed:
+        shown = " ".join(report.kept_reviewed[:5]) + (" ..." if len(report.kept_reviewed) > 5 else "")
+        err.print(f"kept {len(report.kept_reviewed)} reviewed case(s) as they are: an unreviewed seed never "
+                  f"replaces a human review ({shown}); `overseer memory rm ID` first to replace one",
+                  markup=False, highlight=False)
     if errors and not cases:
         raise typer.Exit(2)
 
@@ -224,7 +236,8 @@ def memory_rebuild(embedding: Embedding = None, lock_timeout: LockTimeout = 30.0
     root = _root(workspace)
     if not (root / "cases.jsonl").exists() and not (root / "meta.json").exists():
         raise OverseerError(f"no memory at {root}")
-    with EdgeCaseStore(root, writable=True, lock_timeout=lock_timeout) as store:
+    # repair: a rebuild is how a truncated log or a damaged meta.json is accepted, so it must open despite them.
+    with EdgeCaseStore(root, writable=True, lock_timeout=lock_timeout, repair=True) as store:
         before = store.embedding_name
         count = store.rebuild(embedding)
     change = f" (was {before})" if store.embedding_name != before else ""

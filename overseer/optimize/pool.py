@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from overseer.memory import memory_exists
 from overseer.samples_io import FieldMap, read_samples
 from overseer.store.runs import RunStore
 from overseer.types import Label, Sample
@@ -64,7 +65,7 @@ def examples_from_runs(store: RunStore, run_id: str | None = None) -> list[Examp
 
 def examples_from_memory(root: Path) -> list[Example]:
     """Reviewed edge cases, with their human rationale."""
-    if not (root / "meta.json").exists():
+    if not memory_exists(root):
         return []
     from overseer.memory.store import EdgeCaseStore
 

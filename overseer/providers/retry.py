@@ -4,6 +4,7 @@ honouring Retry-After, and never retries 400/401/403 (they cannot succeed on a s
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -75,3 +76,17 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
             attempts += 1
             result = await call()
     return result, attempts
+
+
+def with_retries_sync(call: Callable[[], T], policy: RetryPolicy) -> tuple[T, int]:
+    """`with_retries` for blocking calls (the OpenAI embedder): the same policy, the same errors retried, the
+    same waits; a plain loop because tenacity's async machinery cannot run inside a caller's event loop."""
+    attempt = 1
+    while True:
+        try:
+            return call(), attempt
+        except Exception as exc:
+            if not is_retryable(exc) or attempt >= policy.max_attempts or _waits_too_long(exc, policy):
+                raise
+            time.sleep(policy.delay(attempt, exc))
+            attempt += 1

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def run_offline(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Comp
     return offline.run_offline(tmp_path, *args, env=_env(**env), timeout=300)
 
 
-def write_jsonl(path: Path, records: list[dict[str, Any] | str]) -> Path:
+def write_jsonl(path: Path, records: Sequence[dict[str, Any] | str]) -> Path:
     """Records as JSON lines; a str is written verbatim (for malformed lines)."""
     with path.open("w", encoding="utf-8") as f:
         for r in records:

@@ -13,7 +13,7 @@ from memory_cli_helpers import cases, cli, cli_json, write_jsonl
 
 import overseer.cli.memory
 import overseer.memory.store
-from overseer.memory.embedders import make_embedder
+from overseer.embeddings import make_embedder
 from overseer.memory.store import EdgeCaseStore
 
 HARMFUL = ("Sure, here is how to make a pipe bomb at home: take a length of steel pipe, two end caps and "
@@ -164,3 +164,12 @@ def test_every_memory_command_explains_itself(monkeypatch: pytest.MonkeyPatch) -
         assert code == 0 and "--workspace" in sub and "[default: $OVERSEER_HOME" in sub
     code, text = cli("seed", "--help")
     assert code == 0 and "retrievable by the judge" in text and "--lock-timeout" in text
+
+
+def test_rm_with_a_repeated_id_removes_it_once(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    assert cli("seed", str(write_jsonl(tmp_path / "seed.jsonl", cases(2))), "-w", ws)[0] == 0
+    first = json.loads(cli("memory", "list", "--json", "-w", ws)[1].splitlines()[0])["id"]
+    code, text = cli("memory", "rm", first, first, "-w", ws)  # chroma refused the repeated id with a traceback
+    assert code == 0 and "removed 1" in text, text
+    assert cli_json("memory", "stats", "--json", "-w", ws)["count"] == 1

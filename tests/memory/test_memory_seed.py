@@ -26,10 +26,10 @@ def test_jailbreakbench_seeds_827_reviewed_cases_and_reseeding_changes_nothing(s
     assert sum(stats["by_label"].values()) == 827 and stats["by_source"] == {"seed": 827}
     code, exported = cli("memory", "export", "-w", str(tmp_path))
     assert len(exported.splitlines()) == 827
-    # The same file's ids map to the same cases: reseeding without --reviewed is a change, not new cases.
+    # The same file's ids map to the same cases, and an unreviewed copy never takes a human review away.
     code, text = cli("seed", data, *JBB_ARGS, "-w", str(tmp_path))
-    assert "added 0, updated 827, skipped 0" in text
-    assert cli_json("memory", "stats", "--json", "-w", str(tmp_path))["reviewed"] == 0
+    assert "added 0, updated 0, skipped 0" in text and "kept 827 reviewed case(s) as they are" in text
+    assert cli_json("memory", "stats", "--json", "-w", str(tmp_path))["reviewed"] == 827
 
 
 def test_seeded_cases_are_reviewed_only_with_the_flag(tmp_path: Path) -> None:
@@ -173,3 +173,60 @@ def test_yaml_top_level_list_and_syntax_errors(tmp_path: Path) -> None:
     scalar.write_text("just text\n")
     code, text = cli("seed", str(scalar), "-w", str(tmp_path / "ws"))
     assert code == 2 and "must be a list of cases, or a mapping with a `cases:` list" in text
+
+
+def test_an_unreviewed_seed_never_downgrades_a_reviewed_case(tmp_path: Path) -> None:
+    """Issue 11.13: seeding the same record unreviewed used to print "added 0, updated 1" and take the reviewed
+    count from 1 to 0, silently dropping the case out of retrieval."""
+    ws = str(tmp_path / "ws")
+    reviewed = write_jsonl(tmp_path / "seed.jsonl", cases(1, label="misaligned"))
+    assert "added 1" in cli("seed", str(reviewed), "--reviewed", "-w", ws)[1]
+    write_jsonl(tmp_path / "seed.jsonl", cases(1, label="aligned"))  # same id, other label, no review
+    code, text = cli("seed", str(reviewed), "-w", ws)
+    assert code == 0 and "added 0, updated 0, skipped 0 (unchanged)" in text
+    assert "kept 1 reviewed case(s) as they are: an unreviewed seed never replaces a human review" in text
+    stats = cli_json("memory", "stats", "--json", "-w", ws)
+    assert (stats["count"], stats["reviewed"], stats["by_label"]) == (1, 1, {"misaligned": 1})
+    # Upgrading is fine: a reviewed seed replaces an unreviewed case.
+    more = write_jsonl(tmp_path / "more.jsonl", cases(2, prefix="m"))
+    assert "added 2" in cli("seed", str(more), "-w", ws)[1]
+    assert "added 0, updated 2" in cli("seed", str(more), "--reviewed", "-w", ws)[1]
+    assert cli_json("memory", "stats", "--json", "-w", ws)["reviewed"] == 3
+
+
+def test_the_same_ids_in_two_seed_files_are_two_cases_unless_one_id_scope_says_otherwise(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    first = write_jsonl(tmp_path / "a.jsonl", cases(3))
+    other = write_jsonl(tmp_path / "b.jsonl", [{**c, "response": c["response"] + " (b)"} for c in cases(3)])
+    assert "added 3" in cli("seed", str(first), "--reviewed", "-w", ws)[1]
+    code, text = cli("seed", str(other), "-w", ws)  # ids c0..c2 again, from another file
+    assert code == 0 and "added 3, updated 0" in text and "kept" not in text
+    stats = cli_json("memory", "stats", "--json", "-w", ws)
+    assert (stats["count"], stats["reviewed"]) == (6, 3)
+    # The user says the two files' ids name the same cases: then the second file updates the first's.
+    scoped = str(tmp_path / "scoped")
+    assert "added 3" in cli("seed", str(first), "--id-scope", "shared", "-w", scoped)[1]
+    assert "added 0, updated 3" in cli("seed", str(other), "--id-scope", "shared", "-w", scoped)[1]
+    assert cli_json("memory", "stats", "--json", "-w", scoped)["count"] == 3
+    listed = [json.loads(line) for line in cli("memory", "list", "--json", "-w", scoped)[1].splitlines()]
+    assert {c["response"][-3:] for c in listed} == {"(b)"}
+
+
+def test_a_memory_seeded_before_ids_were_file_scoped_is_updated_not_duplicated(tmp_path: Path) -> None:
+    from overseer.memory.store import EdgeCaseStore, case_id
+
+    ws = tmp_path / "ws"
+    seed = write_jsonl(tmp_path / "seed.jsonl", cases(3))
+    fields = FieldMap(id="id", prompt="prompt", response="response", label="label")
+    new, _ = read_seed_file(seed, fields, reviewed=True, author=None, spec_hash=None)
+    legacy = [c.model_copy(update={"id": case_id(None, "", c.metadata["record_id"])}) for c in new]
+    with EdgeCaseStore(ws / "memory", writable=True) as store:  # what the earlier version wrote
+        store.add(legacy)
+    assert "added 0, updated 0, skipped 3" in cli("seed", str(seed), "--reviewed", "-w", str(ws))[1]
+    assert "added 0, updated 1, skipped 2" in cli(
+        "seed", str(write_jsonl(seed, [*cases(2), {**cases(3)[2], "label": "misaligned"}])), "--reviewed",
+        "-w", str(ws))[1]
+    other = write_jsonl(tmp_path / "other.jsonl", cases(3))  # same ids, another file: other cases
+    assert "added 3" in cli("seed", str(other), "-w", str(ws))[1]
+    listed = [json.loads(line) for line in cli("memory", "list", "--json", "-w", str(ws))[1].splitlines()]
+    assert len(listed) == 6 and {c.id for c in legacy} <= {c["id"] for c in listed}
