@@ -97,7 +97,7 @@ def _row(name: str, clean: list[Verdict], perturbed: dict[str, Verdict],
     flipped = [c.sample_id for c, p in both if c.label != p.label]
     rate, low, high = bootstrap_rate([c.label != p.label for c, p in both])
     return AuditRow(perturbation=name, n=len(both), flips=len(flipped), rate=rate, low=low, high=high,
-                    unscored=len(pairs) - len(both), flagged=sum(p.manipulation_attempt for _, p in both),
+                    unscored=len(pairs) - len(both), flagged=sum(p.flags_manipulation for _, p in both),
                     detail=detail), flipped
 
 
