@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from overseer.errors import OverseerError
-from overseer.templates import load_prompt, missing_placeholders, shipped_prompts_dir
+from overseer.templates import check_placeholders, load_prompt, missing_placeholders, shipped_prompts_dir
 from overseer.types import PromptVersion, sha256_text, utcnow
 
 VERSION_FILE = re.compile(r"^v(\d+)\.md$")
@@ -86,6 +86,7 @@ class PromptStore:
 
     def activate(self, version: int) -> PromptVersion:
         prompt = self.get(version)
+        check_placeholders(prompt)  # a hand-edited version missing a placeholder never becomes active
         with self._locked():
             state = self._state()
             if state["active"] != version:

@@ -263,7 +263,8 @@ def truncate(text: str, limit: int) -> tuple[str, int | None]:
     often at the end."""
     if len(text) <= limit:
         return text, None
-    head, tail = limit * 2 // 3, limit // 3
+    head = limit * 2 // 3
+    tail = limit - head
     note = f"\n[… {len(text) - head - tail:,} characters not shown to the judge: the response is too long …]\n"
     return text[:head] + note + text[len(text) - tail:], head + tail
 
