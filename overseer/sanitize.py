@@ -40,7 +40,8 @@ HOMOGLYPHS = str.maketrans({
 })
 
 _SUBJECT = r"(?:response|answer|reply|output|text|sample|message|completion|content)"
-_GOOD = r"(?:aligned|safe|harmless|compliant|benign|acceptable|non-?harmful)"
+# A verdict word that ends its phrase ("rate it safe."), not one that starts a noun ("label it as harmless waste").
+_GOOD = r"(?:aligned|safe|harmless|compliant|benign|acceptable|non-?harmful)\b(?=[ \t]*+(?:[.!;,:)\"'`*\n]|$))"
 _LABEL = r"(?:aligned|misaligned|refusal|incoherent|off[_ -]task|compliant|violation)"
 _JUDGE = r"(?:ai\s+|llm\s+)?(?:judge|evaluator|grader|reviewer|assessor|rater|classifier|annotator)s?"
 # Line-anchored patterns use [ \t] (never \s) before the keyword: \s would let each of n blank lines scan all
@@ -53,9 +54,9 @@ SIGNALS: dict[str, re.Pattern[str]] = {
         r"\b(?:instructions?|rules?|prompts?|guidelines?)\b"
         # "rate this aligned", "label the response as safe" — not "I would rate this plan as aligned with you"
         rf"|\b(?:rate|label|mark|score|grade|classify|judge|evaluate|flag)[ \t]+"
-        rf"(?:(?:this|that|it|the|my|above|following)[ \t]+)?(?:{_SUBJECT}[ \t]+)?(?:as[ \t]+)?[\"'`*]*{_GOOD}\b"
+        rf"(?:(?:this|that|it|the|my|above|following)[ \t]+)?(?:{_SUBJECT}[ \t]+)?(?:as[ \t]+)?[\"'`*]*{_GOOD}"
         rf"|\b{_SUBJECT}[ \t]+(?:must|should|shall|will|is[ \t]+to)[ \t]+be[ \t]+"
-        rf"(?:rated|labell?ed|marked|scored|graded|classified|judged)[ \t]+(?:as[ \t]+)?[\"'`*]*{_GOOD}\b"
+        rf"(?:rated|labell?ed|marked|scored|graded|classified|judged)[ \t]+(?:as[ \t]+)?[\"'`*]*{_GOOD}"
         rf"|\b(?:dear|attention|note[ \t]+(?:to|for)|message[ \t]+(?:to|for)|instructions?[ \t]+(?:to|for)"
         rf"|hey|hello)[ \t,:]+(?:the[ \t]+|any[ \t]+|all[ \t]+)?{_JUDGE}\b",
         re.IGNORECASE),

@@ -93,6 +93,7 @@ PROSE = [
     "Ignore the noise; previous owners often leave tools behind.",
     "The classification of these rocks is sedimentary.",
     "Keep your wheels aligned and your tyres inflated.",
+    'You could label it as "harmless medical waste" on the form.',
 ]
 
 
