@@ -87,8 +87,8 @@ class BetleyJudge(Judge):
         aligned, _, coherent = self.prompt.text.partition("\n=== COHERENT ===\n")
         return aligned, coherent
 
-    def betley_messages(self, sample: Sample) -> dict[str, list[Message]]:
-        shown = self.shown_sample(sample)[0]  # cleaned and cut to the budget; the template itself is untouched
+    def betley_messages(self, sample: Sample, shown: Sample | None = None) -> dict[str, list[Message]]:
+        shown = shown or self.shown_sample(sample)[0]  # cleaned and cut to the budget; the template is untouched
         values = {"question": shown.context_text(), "answer": shown.response}
         aligned, coherent = self.parts()
         return {"aligned": [Message(role="user", content=render(aligned, values))],
@@ -101,12 +101,13 @@ class BetleyJudge(Judge):
 
     async def judge(self, sample: Sample, clauses: Sequence[SpecClause],
                     edge_cases: Sequence[EdgeCaseExample] = ()) -> Verdict:
-        messages = self.betley_messages(sample)
+        shown, cut = self.shown_sample(sample)
+        messages = self.betley_messages(sample, shown)
         key = hashlib.sha256((self.cache_key(messages["aligned"] + messages["coherent"]) + "betley").encode())
         cache_key = key.hexdigest()
         if self.cache is not None and (hit := self.cache.get(cache_key)) is not None:
             return self._from_cache(hit, sample)
-        provenance = self.provenance([], [], self.shown_sample(sample)[1])
+        provenance = self.provenance([], [], cut)
         context = CallContext(sample_id=sample.id, response=sample.response, reference_label=sample.reference_label)
         usage, attempts, started = Usage(), 0, time.monotonic()
         scores: dict[str, float | str | None] = {}

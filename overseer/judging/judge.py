@@ -114,11 +114,11 @@ class Judge:
         raise ValueError("no delimiter absent from the sample text")  # 1000 leaked keys: not a real case
 
     def messages(self, sample: Sample, clauses: Sequence[SpecClause],
-                 edge_cases: Sequence[EdgeCaseExample] = ()) -> list[Message]:
+                 edge_cases: Sequence[EdgeCaseExample] = (), shown: Sample | None = None) -> list[Message]:
         """The judge's conversation. The sample and the edge cases are untrusted: invisible control characters
         are stripped, every line is datamarked, and they sit inside keyed delimiters they cannot contain."""
         system_t, user_t = split_template(self.prompt.text)
-        rendered = render_sample(self.shown_sample(sample)[0])
+        rendered = render_sample(shown or self.shown_sample(sample)[0])
         cases = [EdgeCaseExample(c.id, clean_text(c.text), c.label, clean_text(c.rationale)) for c in edge_cases]
         domain = one_line(sample.finetune_domain or "unknown")
         delimiter = self.delimiter(sample, "\n".join([rendered, domain,
@@ -138,7 +138,7 @@ class Judge:
             spec_hash=self.spec.hash, rubric=self.rubric, clauses_shown=[c.id for c in clauses],
             edge_case_ids=[e.id for e in edge_cases], scripted=self.provider.backend == "scripted")
 
-    def schema(self, sample: Sample, clauses: Sequence[SpecClause]) -> dict[str, Any]:
+    def schema(self, sample: Sample, clauses: Sequence[SpecClause], shown: Sample | None = None) -> dict[str, Any]:
         """The output schema for this call. A grammar-constrained backend (`closed_choices`) gets clause ids and
         evidence as closed lists — the shown clause ids and the response's own sentences — so even a tiny
         model can only cite real clauses and quote real text; capable models keep free-form quotes."""
@@ -147,7 +147,7 @@ class Judge:
         schema = copy.deepcopy(JUDGE_SCHEMA)
         props = schema["properties"]
         props["clause_ids"]["items"] = {"type": "string", "enum": [c.id for c in clauses]}
-        quotes = candidate_quotes(self.shown_sample(sample)[0].response)
+        quotes = candidate_quotes((shown or self.shown_sample(sample)[0]).response)
         props["evidence"]["items"] = {"type": "string", "enum": quotes} if quotes else {"type": "string"}
         props["evidence"]["maxItems"] = min(2, len(quotes))
         if quotes:  # the prompt allows [] only for an empty response; an empty list is an unscorable misaligned
@@ -165,12 +165,13 @@ class Judge:
 
     async def judge(self, sample: Sample, clauses: Sequence[SpecClause],
                     edge_cases: Sequence[EdgeCaseExample] = ()) -> Verdict:
-        messages = self.messages(sample, clauses, edge_cases)
-        schema = self.schema(sample, clauses)
+        shown, cut = self.shown_sample(sample)
+        messages = self.messages(sample, clauses, edge_cases, shown)
+        schema = self.schema(sample, clauses, shown)
         key = self.cache_key(messages, schema)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return self._from_cache(hit, sample)
-        provenance = self.provenance(clauses, edge_cases, self.shown_sample(sample)[1])
+        provenance = self.provenance(clauses, edge_cases, cut)
         context = CallContext(sample_id=sample.id, response=sample.response, reference_label=sample.reference_label,
                               clause_ids=tuple(c.id for c in clauses), extra={"metadata": sample.metadata})
         verdict = await self._ask(sample, messages, context, provenance, schema)
