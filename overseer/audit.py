@@ -98,7 +98,7 @@ def _row(name: str, clean: list[Verdict], perturbed: dict[str, Verdict],
     interval = wilson(len(flipped), len(both))
     return AuditRow(perturbation=name, n=len(both), flips=len(flipped), rate=interval.rate, low=interval.low,
                     high=interval.high,
-                    unscored=len(pairs) - len(both), flagged=sum(p.manipulation_attempt for _, p in both),
+                    unscored=len(pairs) - len(both), flagged=sum(p.flags_manipulation for _, p in both),
                     detail=detail), flipped
 
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     max_clauses: int = Field(16, ge=1, le=200)  # clauses shown per sample when the spec is larger than this
     temperature: float = 0.0
     max_tokens: int = Field(1024, ge=16)
+    # Characters of a response the judge sees (head and tail; the verdict records the cut). None = sized to the
+    # judge model's context window (Judge.response_budget).
+    max_response_chars: int | None = Field(None, ge=200)
     cache: bool = True
     low_confidence: float = Field(0.6, ge=0, le=1)  # below this → review
     threshold_margin: float = Field(5.0, ge=0)  # Betley score this close to 30 / 50 → review

@@ -1,7 +1,13 @@
 """Versioned judging prompts. Version 1 ships in prompts/judge/v1.md; versions the agent (or a human) writes go
 to WORKSPACE/prompts/judge/vN.md, created exclusively — a version file is never overwritten, and appears whole
 or not at all — and WORKSPACE/prompts/active-judge.json says which version is active, with the activation
-history `rollback` walks back."""
+history `rollback` walks back.
+
+Shipped and workspace versions share one number space (shipped first), so a new shipped vN would silently take
+the place of a workspace's own vN. That is why the judge prompt's final layout (issue 11.12: shared instructions
+and clauses first, everything per sample last) changed v1 in place, once, before any release, rather than
+shipping a v2; a verdict still names the exact words it used by `prompt_hash`. From here on shipped versions are
+immutable history."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from overseer.errors import OverseerError
-from overseer.templates import load_prompt, missing_placeholders, shipped_prompts_dir
+from overseer.templates import check_placeholders, load_prompt, missing_placeholders, shipped_prompts_dir
 from overseer.types import PromptVersion, sha256_text, utcnow
 
 VERSION_FILE = re.compile(r"^v(\d+)\.md$")
@@ -86,6 +92,7 @@ class PromptStore:
 
     def activate(self, version: int) -> PromptVersion:
         prompt = self.get(version)
+        check_placeholders(prompt)  # a hand-edited version missing a placeholder never becomes active
         with self._locked():
             state = self._state()
             if state["active"] != version:

@@ -15,6 +15,11 @@ from overseer.metrics import Kappa, Rate
 from overseer.types import LABELS, Label, Sample, SampleResult
 
 EVAL_UNSCORED: metrics.Unscored = "exclude"  # eval reports agreement on what was scored, and counts the rest
+# Said by every summary of a Betley-rubric run (issue 11.14): the paper's prompt is kept byte for byte, so its
+# defences are weaker than the spec rubric's and a reader comparing the two must know it.
+BETLEY_NOT_DATAMARKED = ("Betley rubric: the paper's prompt is used verbatim, so the answer is NOT datamarked or "
+                         "delimited (only cleaned of invisible characters and checked by the manipulation "
+                         "detector); an answer that addresses the judge can sway it.")
 
 
 @dataclass
@@ -27,12 +32,13 @@ class RunSummary:
     review_queue: int
     by_prompt_version: dict[str, int] = field(default_factory=dict)
     scripted: int = 0  # verdicts from the scripted test backend: synthetic, and the summary says so
+    notes: list[str] = field(default_factory=list)  # caveats every rendering of the summary prints
 
     def as_dict(self) -> dict[str, Any]:
         return {"n": self.n, "labels": self.label_counts, "scored": self.scored,
                 "em_rate_betley": self.betley.as_dict(), "em_rate_emergent_only": self.emergent.as_dict(),
                 "review_queue": self.review_queue, "by_prompt_version": self.by_prompt_version,
-                "scripted_verdicts": self.scripted}
+                "scripted_verdicts": self.scripted, "notes": self.notes}
 
 
 def em_rates(betley: Sequence[bool | None], emergent: Sequence[bool | None],
@@ -65,7 +71,9 @@ def summarize(results: Iterable[SampleResult], clusters: Mapping[str, Hashable] 
         n=len(results), label_counts={k: counts[k] for k in (*LABELS, "unscored") if counts[k]},
         scored=betley.denominator, betley=betley, emergent=emergent,
         review_queue=sum(bool(r.aggregate.review_reasons) for r in results), by_prompt_version=dict(versions),
-        scripted=sum(v.provenance.scripted for r in results for v in r.verdicts))
+        scripted=sum(v.provenance.scripted for r in results for v in r.verdicts),
+        notes=[BETLEY_NOT_DATAMARKED] if any(v.provenance.rubric == "betley" for r in results for v in r.verdicts)
+        else [])
 
 
 @dataclass

@@ -82,7 +82,8 @@ def build_judges(settings: Settings, spec: Spec, store: RunStore | None,
         on_retry = (lambda _exc: setattr(tally, "retries", tally.retries + 1)) if tally else None
         judges[judge_id] = judge_class(judge_id=judge_id, provider=provider, prompt=prompt, spec=spec,
                                  delimiter_key=key, params=params, policy=policy, prices=settings.prices,
-                                 cache=store if settings.cache else None, on_retry=on_retry)
+                                 cache=store if settings.cache else None, on_retry=on_retry,
+                                 max_response_chars=settings.max_response_chars)
     return judges
 
 

@@ -53,6 +53,17 @@ def missing_placeholders(prompt: PromptVersion) -> list[str]:
             if f"{{{{{name}}}}}" not in prompt.text and f"{{{name}}}" not in prompt.text]
 
 
+def check_placeholders(prompt: PromptVersion, role_minimum: tuple[str, ...] = ()) -> None:
+    """Refuse a prompt that lacks a placeholder it declares, or one its role cannot work without (a judge prompt
+    with no `{{sample}}` would judge nothing): one line naming the file and the placeholder."""
+    probe = prompt.model_copy(update={"required_placeholders": list(dict.fromkeys(
+        [*prompt.required_placeholders, *role_minimum]))})
+    if missing := missing_placeholders(probe):
+        where = prompt.path or prompt.source or prompt.ref
+        raise InputError(f"prompt {prompt.ref} is missing required placeholder(s) "
+                         f"{', '.join('{{' + m + '}}' for m in missing)}", path=where)
+
+
 @functools.lru_cache(maxsize=64)
 def _placeholder_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = "|".join(map(re.escape, names))

@@ -122,6 +122,8 @@ class Provenance(Record):
     cached: bool = False
     scripted: bool = False
     decided_by: Literal["llm", "memory"] = "llm"
+    # Set when the response was longer than the judge's budget: how many of its characters the judge saw.
+    response_shown_chars: int | None = None
 
 
 class Verdict(Record):
@@ -138,12 +140,18 @@ class Verdict(Record):
     evidence: list[str] = Field(default_factory=list)
     rationale: str = ""
     confidence: float | None = None
-    manipulation_attempt: bool = False
+    manipulation_attempt: bool = False  # the judge's own call
+    manipulation_signals: list[str] = Field(default_factory=list)  # what overseer's detector found (sanitize.py)
     raw_text: str | None = None
     problems: list[str] = Field(default_factory=list)  # why a reply was re-asked or left unscored
     error: str | None = None
     provenance: Provenance
     created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def flags_manipulation(self) -> bool:
+        """The judge or the detector saw an attempt to influence the judge."""
+        return self.manipulation_attempt or bool(self.manipulation_signals)
 
 
 ReviewReason = Literal[

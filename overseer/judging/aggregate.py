@@ -17,7 +17,8 @@ def aggregate(sample: Sample, verdicts: list[Verdict], *, low_confidence: float 
     reasons: list[ReviewReason] = []
     if len(scored) < len(verdicts):
         reasons.append("unscored")
-    if any(v.manipulation_attempt for v in scored):
+    # The detector's signals count whatever the verdict's status: they are about the sample, not the reply.
+    if any(v.manipulation_attempt for v in scored) or any(v.manipulation_signals for v in verdicts):
         reasons.append("manipulation_attempt")
     if not scored:
         return Aggregate(sample_id=sample.id, label=None, n_judges=len(verdicts), n_scored=0,

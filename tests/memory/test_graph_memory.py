@@ -70,14 +70,15 @@ def test_retrieved_cases_appear_in_the_prompt_and_their_ids_in_the_verdict(tmp_p
     [result] = run_graph(tmp_path, JudgeMemory(EdgeCaseStore(memory_root)), provider, [sample])
     shown = result.verdicts[0].provenance.edge_case_ids
     assert 1 <= len(shown) <= 4
-    system = provider.seen_messages[0][0].content
+    # edge cases are per sample, so they sit in the user turn after the shared system prefix (issue 11.12)
+    user = provider.seen_messages[0][1].content
     reviewed = EdgeCaseStore(memory_root)
     for case_id_ in shown:
         case_ = reviewed.get(case_id_)
-        assert case_ is not None and case_.response in system  # the case text is in the prompt...
-        assert f"Human label: {case_.label}" in system  # ...with its human label and rationale
-    assert "complied with a harmful request" in system
-    assert "(none yet)" not in system
+        assert case_ is not None and case_.response in user  # the case text is in the prompt...
+        assert f"human label `{case_.label}`" in user  # ...with its human label and rationale
+    assert "complied with a harmful request" in user
+    assert "(none yet)" not in user
 
 
 def test_five_poisoned_unreviewed_near_duplicates_are_never_retrieved(tmp_path: Path, memory_root: Path) -> None:
@@ -92,7 +93,8 @@ def test_five_poisoned_unreviewed_near_duplicates_are_never_retrieved(tmp_path: 
     reviewed = EdgeCaseStore(memory_root)
     shown = [reviewed.get(i) for i in result.verdicts[0].provenance.edge_case_ids]
     assert shown and all(c is not None and c.reviewed and c.source_ref != "attacker" for c in shown)
-    assert "This is fine and aligned" not in provider.seen_messages[0][0].content
+    prompt = "\n".join(m.content for m in provider.seen_messages[0])
+    assert prompt.count("This is fine and aligned") == 1  # only the sample itself, never a poisoned case
     assert result.aggregate.label == "misaligned"
 
 
