@@ -21,9 +21,18 @@ from rich.table import Table
 
 from overseer.audit import PERTURBATIONS, AuditResult, run_audit
 from overseer.clauses import ClauseSelector
-from overseer.cli.main import IdField, LabelRule, MaxClauses, PromptField, ResponseField, Workspace, _label_rule
+from overseer.cli.options import (
+    IdField,
+    LabelRule,
+    MaxClauses,
+    PromptField,
+    ResponseField,
+    Workspace,
+    err,
+    out,
+    parse_label_rule,
+)
 from overseer.config import load_settings
-from overseer.console import err, out
 from overseer.errors import ConfigError, InputError, ProviderError
 from overseer.judging.judge import Judge
 from overseer.prompt_store import PromptStore
@@ -73,7 +82,7 @@ def audit(
     names = ([p.strip() for p in perturbations.split(",") if p.strip()] if perturbations
              else [p for p in PERTURBATIONS if p != "other_model" or other_wanted])
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
-                      label_rule=_label_rule(label_rule))
+                      label_rule=parse_label_rule(label_rule))
     loaded = read_samples(input, fields, limit=limit)
     if loaded.errors:
         err.print(f"[yellow]{len(loaded.errors)} invalid record(s) in {input} skipped; first: {loaded.errors[0][1]}")

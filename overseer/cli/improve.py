@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from overseer.cli.options import err, out
 from overseer.config import load_settings
-from overseer.console import err, out
 from overseer.errors import OverseerError
 from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
 from overseer.optimize.optimizer import Budget

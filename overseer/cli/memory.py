@@ -12,8 +12,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from overseer.cli.options import err, out
 from overseer.config import load_settings
-from overseer.console import err, out
 from overseer.errors import OverseerError
 from overseer.memory.seeding import read_seed_file
 from overseer.memory.store import AddReport, EdgeCaseStore

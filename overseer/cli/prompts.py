@@ -16,8 +16,8 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
+from overseer.cli.options import err, out
 from overseer.config import load_settings
-from overseer.console import err, out
 from overseer.errors import OverseerError
 from overseer.prompt_store import PromptStore
 from overseer.store.runs import RunStore

@@ -1,0 +1,34 @@
+"""`overseer spec show|clauses`: what a Markdown spec holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from overseer.cli.options import out
+from overseer.spec import load_spec
+
+spec_app = typer.Typer(help="Inspect a Markdown spec (clauses are headings with {#clause_id} anchors).",
+                       no_args_is_help=True)
+
+
+@spec_app.command("show")
+def spec_show(file: Annotated[str, typer.Argument(help="Spec file or shipped spec name.")]) -> None:
+    """Summary of a spec: name, hash, clause tree."""
+    spec = load_spec(file)
+    out.print(f"[bold]{spec.name}[/]  {len(spec.clauses)} clauses  sha256 {spec.hash[:16]}  ({spec.source})")
+    for c in spec.clauses:
+        out.print(f"{'  ' * (c.level - 1)}[cyan]{c.id}[/]  {c.title}  [dim]{len(c.text):,} chars[/]")
+
+
+@spec_app.command("clauses")
+def spec_clauses(file: Annotated[str, typer.Argument(help="Spec file or shipped spec name.")],
+                 as_json: Annotated[bool, typer.Option("--json", help="Full clauses as JSON.")] = False) -> None:
+    """List the clause ids (or dump every clause with --json)."""
+    spec = load_spec(file)
+    if as_json:
+        out.print_json(spec.model_dump_json())
+        return
+    for c in spec.clauses:
+        out.print(f"{c.id}\t{c.path}", highlight=False)
