@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from overseer.cli.options import err, out
+from overseer.cli.options import Workspace, err, out
 from overseer.config import load_settings
 from overseer.errors import OverseerError
 from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
@@ -36,8 +36,7 @@ def improve(
     delta: Annotated[Optional[float], typer.Option(help="Minimum κ gain on validation \\[default: 0.02].")] = None,  # noqa: UP045,E501
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split and minibatches.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON.")] = False,
-    workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w", help="Workspace "  # noqa: UP045
-                                                      "\\[default: $OVERSEER_HOME or ./.overseer].")] = None,
+    workspace: Workspace = None,
 ) -> None:
     """Rewrite the active judging prompt from the labelled pool (reference labels of past runs, reviewed edge
     cases): judge a train minibatch, ask the reflection model for a revision of the failures, and accept it only

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Annotated
 
-import click
 import typer
+from rich.markup import escape
 
+from overseer import __version__
+from overseer.cli.app import App
 from overseer.cli.audit import audit
 from overseer.cli.evaluate import evaluate
 from overseer.cli.improve import improve
@@ -21,8 +24,21 @@ from overseer.cli.runs import runs_app
 from overseer.cli.spec import spec_app
 from overseer.errors import AuthenticationError, OverseerError
 
-app = typer.Typer(help="overseer: judge model outputs against a written model spec, with humans in the loop.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = App(help="overseer: judge model outputs against a written model spec, with humans in the loop.")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"overseer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print overseer's version and exit.")] = False) -> None:
+    pass
+
+
 app.command()(judge)
 app.command("eval")(evaluate)
 app.add_typer(runs_app, name="runs")
@@ -51,26 +67,32 @@ def _normalise_resume(argv: list[str]) -> list[str]:
 
 
 def run_app(args: list[str]) -> int:
-    """Run the CLI on `args` and return the exit code; OverseerErrors print as one clear line, no traceback."""
+    """Run the CLI on `args` and return the exit code. Errors print as one line on stderr, never a traceback:
+    usage errors exit 2 (as click's do), OverseerErrors 2, an authentication failure 3."""
     try:
         # Non-standalone click returns the code of a typer.Exit instead of raising it.
         code = app(args=_normalise_resume(args), prog_name="overseer", standalone_mode=False)
     except AuthenticationError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        return 3
+        return _fail(str(exc), 3)
     except OverseerError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        return 2
+        return _fail(str(exc), 2)
     except typer.Exit as exc:
         return exc.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         return 130
-    except click.exceptions.Abort:
-        return 130
-    except click.ClickException as exc:  # usage errors arrive here in non-standalone mode
-        exc.show()
-        return exc.exit_code
+    except typer.TyperException as exc:
+        # typer 0.29 raises its own bundled click's exceptions (typer._click), which the separate `click`
+        # package's ClickException does not catch; TyperException is their public base. Usage errors carry
+        # the context of the command they were raised in, so the hint names that command's --help.
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        return _fail(exc.format_message() + hint, exc.exit_code)
     return code if isinstance(code, int) else 0
+
+
+def _fail(message: str, code: int) -> int:
+    err.print("[red]error:[/]", escape(message), highlight=False)
+    return code
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from overseer.cli.options import err, out
+from overseer.cli.app import App
+from overseer.cli.options import AsJson, Workspace, err, out
 from overseer.config import load_settings
 from overseer.errors import OverseerError
 from overseer.memory.seeding import read_seed_file
@@ -22,24 +23,19 @@ from overseer.samples_io import LabelRule as LabelRuleName
 from overseer.spec import load_spec
 from overseer.types import EdgeCase
 
-memory_app = typer.Typer(
+memory_app = App(
     help="The edge-case memory: labelled hard cases the judge is shown as examples. Only human-reviewed cases "
     "are retrieved by default (unreviewed ones could be poisoned). Lives in WORKSPACE/memory; its log "
-    "cases.jsonl is the source of truth and the chromadb index can be rebuilt from it.", no_args_is_help=True)
+    "cases.jsonl is the source of truth and the chromadb index can be rebuilt from it.")
 
-# Own option types rather than overseer.cli's: cli.py imports this module, so importing back would be a cycle.
 MAX_SHOWN_ERRORS = 20
 
-Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)
-    "--workspace", "-w", help="Workspace holding the memory (WORKSPACE/memory) "
-    "\\[default: $OVERSEER_HOME or ./.overseer].", show_default=False)]
 Embedding = Annotated[Optional[str], typer.Option(  # noqa: UP045
     envvar="OVERSEER_EMBEDDING", help="wordllama (default: offline), onnx-minilm, openai:MODEL or "
     "sentence-transformers:MODEL. A memory keeps the embedding it was built with; switch with "
     "`overseer memory rebuild --embedding NAME`.", show_default=False)]
 LockTimeout = Annotated[float, typer.Option(envvar="OVERSEER_LOCK_TIMEOUT", help="Seconds to wait while another "
                                             "process writes the memory before giving up.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 
 
 def _root(workspace: Path | None) -> Path:

@@ -32,6 +32,7 @@ IdField = Annotated[str, typer.Option(help="Column holding a unique id (default:
 LabelRule = Annotated[str, typer.Option(help="How to read reference labels: auto (booleans: true = misaligned; "
                                         "label names; compliant/violation) or betley (--label-field "
                                         "'aligned,coherent' scores: misaligned iff aligned < 30 and coherent > 50).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 MaxClauses = Annotated[Optional[int], typer.Option(help="Spec clauses shown per sample when the spec has more "  # noqa: UP045
                                                    "(picked by relevance) \\[default: 16]. Lower it for small "
                                                    "context windows such as the local model's.")]

@@ -16,29 +16,23 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from overseer.cli.options import err, out
+from overseer.cli.app import App
+from overseer.cli.options import AsJson, Workspace, err, out
 from overseer.config import load_settings
 from overseer.errors import OverseerError
 from overseer.prompt_store import PromptStore
 from overseer.store.runs import RunStore
 from overseer.types import PromptVersion
 
-prompts_app = typer.Typer(
+prompts_app = App(
     help="Versioned judging prompts. Version 1 ships with overseer; versions written by the optimizer (or by "
     "hand) live in WORKSPACE/prompts/judge/vN.md and are never overwritten. One pointer says which version the "
-    "judge uses; `activate` and `rollback` move it.", no_args_is_help=True)
-
-# Own option types rather than overseer.cli's: cli.py imports this module, so importing back would be a cycle.
+    "judge uses; `activate` and `rollback` move it.")
 
 ROLE = "judge"
 SPARK = "▁▂▃▄▅▆▇█"
 NONE = "—"
 
-Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)
-    "--workspace", "-w", help="Workspace holding the prompt versions (WORKSPACE/prompts) and the run store "
-    "with the optimizer's candidates (WORKSPACE/runs.sqlite) \\[default: $OVERSEER_HOME or ./.overseer].",
-    show_default=False)]
-AsJson = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 VersionArg = Annotated[str, typer.Argument(help="Version number, e.g. 2 or v2.", show_default=False,
                                            metavar="VERSION")]
 

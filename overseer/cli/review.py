@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from overseer.cli.app import App
+from overseer.cli.options import Workspace, err, out
 from overseer.config import load_settings
 from overseer.store.runs import RunStore
 
-reviews_app = typer.Typer(help="Human review decisions made in `overseer review`.", no_args_is_help=True)
+reviews_app = App(help="Human review decisions made in `overseer review`.")
 
-# Own consoles (as in cli_memory.py): importing overseer.cli's would be an import cycle.
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
-
-Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)
-    "--workspace", "-w", help="Workspace \\[default: $OVERSEER_HOME or ./.overseer].", show_default=False)]
 RunOption = Annotated[Optional[str], typer.Option("--run", help="Only this run \\[default: every run].",  # noqa: UP045
                                                   show_default=False)]
 

@@ -10,12 +10,13 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from overseer.cli.app import App
 from overseer.cli.options import Workspace, err, out
 from overseer.config import load_settings
 from overseer.report import RunSummary, summarize
 from overseer.run import open_store
 
-runs_app = typer.Typer(help="Inspect and export judging runs.", no_args_is_help=True)
+runs_app = App(help="Inspect and export judging runs.")
 
 
 def render_summary(summary: RunSummary, totals: dict[str, float]) -> None:

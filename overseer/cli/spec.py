@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
+from overseer.cli.app import App
 from overseer.cli.options import out
 from overseer.spec import load_spec
 
-spec_app = typer.Typer(help="Inspect a Markdown spec (clauses are headings with {#clause_id} anchors).",
-                       no_args_is_help=True)
+spec_app = App(help="Inspect a Markdown spec (clauses are headings with {#clause_id} anchors).")
 
 
 @spec_app.command("show")
