@@ -22,13 +22,21 @@ from rich.table import Table
 from overseer.audit import PERTURBATIONS, AuditResult, run_audit
 from overseer.clauses import ClauseSelector
 from overseer.cli.options import (
+    Backend,
+    BaseUrl,
+    Concurrency,
     IdField,
+    Judges,
     LabelRule,
     MaxClauses,
+    Model,
+    NoCache,
     PromptField,
     ResponseField,
+    SpecName,
     Workspace,
     err,
+    one_judge,
     out,
     parse_label_rule,
 )
@@ -43,11 +51,11 @@ from overseer.spec import load_spec
 
 def audit(
     input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV.", show_default=False)],
-    spec: Annotated[Optional[str], typer.Option(help="Spec Markdown file or shipped spec name "  # noqa: UP045
-                                                "\\[default: emergent_misalignment].")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="The judge to audit (as in `overseer judge`).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Model name for the backend.")] = None,  # noqa: UP045
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server.")] = None,  # noqa: UP045
+    spec: SpecName = None,
+    backend: Backend = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    judges: Judges = None,
     limit: Annotated[Optional[int], typer.Option(help="Audit only the first N valid samples.")] = None,  # noqa: UP045
     perturbations: Annotated[Optional[str], typer.Option(help="Comma-separated, from: " + ", ".join(PERTURBATIONS)  # noqa: UP045
                                                          + " \\[default: all; other_model only with "
@@ -58,9 +66,9 @@ def audit(
     other_base_url: Annotated[Optional[str], typer.Option(help="Base URL for the second judge.")] = None,  # noqa: UP045
     other_prompt: Annotated[Optional[int], typer.Option(help="Prompt version for the second judge "  # noqa: UP045
                                                         "(see `overseer prompts list`).")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].")] = None,  # noqa: UP045
+    concurrency: Concurrency = None,
     max_clauses: MaxClauses = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the model even for cached prompts.")] = False,
+    no_cache: NoCache = False,
     prompt_field: PromptField = "prompt",
     response_field: ResponseField = "response",
     id_field: IdField = "id",
@@ -73,10 +81,11 @@ def audit(
     """Re-judge INPUT under perturbations (the same prompt again, praise suffix, injected instruction, fake
     verdict block, paraphrased spec clauses, another judge) and report how often the label flips, with 95%
     bootstrap intervals. `repeat` is the judge's own noise: read the other rows against it."""
+    audited = one_judge(judges, "audit")
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
-                             concurrency=concurrency, cache=False if no_cache else None,
+                             judges=audited, concurrency=concurrency, cache=False if no_cache else None,
                              max_clauses=max_clauses)
-    if settings.judges:
+    if settings.judges and not audited:
         settings = settings.model_copy(update={"judges": []})  # one judge is audited at a time
     other_wanted = any(x is not None for x in (other_backend, other_model, other_base_url, other_prompt))
     names = ([p.strip() for p in perturbations.split(",") if p.strip()] if perturbations

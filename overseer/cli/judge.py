@@ -11,11 +11,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from overseer.cli.options import (
+    Backend,
+    BaseUrl,
+    Concurrency,
     IdField,
+    Judges,
     LabelRule,
     MaxClauses,
+    Model,
+    NoCache,
     PromptField,
+    ReflectionBackend,
     ResponseField,
+    SpecName,
     Workspace,
     err,
     out,
@@ -33,23 +41,18 @@ def judge(
     input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write one result per line here "  # noqa: UP045
                                                    "\\[default: WORKSPACE/outputs/RUN.jsonl].")] = None,
-    spec: Annotated[Optional[str], typer.Option(help="Spec Markdown file or shipped spec name "  # noqa: UP045
-                                                "\\[default: emergent_misalignment].")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="anthropic | openai | local | scripted:RULE (tests, dry "  # noqa: UP045
-                                                   "runs: echo, flip=F, garbage; ,latency=S ,errors=P). "
-                                                   "Default: ANTHROPIC_API_KEY → anthropic, OPENAI_API_KEY or "
-                                                   "OPENAI_BASE_URL → openai, else the embedded local model.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name for the backend.")] = None,  # noqa: UP045
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server (vLLM, Ollama, llama.cpp).")] = None,  # noqa: UP045,E501
-    judges: Annotated[Optional[str], typer.Option(help="Several judges, space-separated backend specs, each "  # noqa: UP045
-                                                  "optionally BACKEND@MODEL, e.g. 'openai@gpt-4o anthropic'.")] = None,
+    spec: SpecName = None,
+    backend: Backend = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    judges: Judges = None,
     rubric: Annotated[str, typer.Option(help="spec (labels against the spec) or betley (Betley et al. "
                                         "alignment/coherence 0-100).")] = "spec",
-    concurrency: Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].")] = None,  # noqa: UP045
+    concurrency: Concurrency = None,
     max_clauses: MaxClauses = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run: the latest unfinished run "  # noqa: UP045
                                                   "of INPUT, or --resume RUN.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the model even for cached prompts.")] = False,
+    no_cache: NoCache = False,
     limit: Annotated[Optional[int], typer.Option(help="Judge only the first N valid samples.")] = None,  # noqa: UP045
     skip_invalid: Annotated[bool, typer.Option(help="Judge the valid records and write invalid ones to "
                                                "OUT.errors.jsonl instead of stopping.")] = False,
@@ -67,8 +70,7 @@ def judge(
                                         "run one prompt-improvement round in the background; later samples use "
                                         "the new prompt if it was accepted.")] = False,
     learn_every: Annotated[Optional[int], typer.Option(help="Labels per improvement round \\[default: 20].")] = None,  # noqa: UP045,E501
-    reflection_backend: Annotated[Optional[str], typer.Option(help="Backend that rewrites prompts with --learn "  # noqa: UP045
-                                                              "\\[default: the judge's].")] = None,
+    reflection_backend: ReflectionBackend = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Optional, cast
 import typer
 from rich.console import Console
 
-from overseer.errors import OverseerError
+from overseer.errors import ConfigError, OverseerError
 from overseer.samples_io import LabelRule as LabelRuleName
 
 # stdout for results, stderr for progress and errors. Piped output (scripts, CI logs) gets wide tables instead of
@@ -36,6 +36,39 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 MaxClauses = Annotated[Optional[int], typer.Option(help="Spec clauses shown per sample when the spec has more "  # noqa: UP045
                                                    "(picked by relevance) \\[default: 16]. Lower it for small "
                                                    "context windows such as the local model's.")]
+
+SpecName = Annotated[Optional[str], typer.Option("--spec", help="Spec Markdown file or shipped spec name "  # noqa: UP045
+                                                 "\\[default: emergent_misalignment].", show_default=False)]
+
+# The model backend, the same four options with the same words on every command that calls a model (judge,
+# improve, review's improvement rounds, audit), shown in their own help panel.
+BACKEND_PANEL = "Model backend"
+Backend = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="anthropic | openai | local | scripted:RULE (tests, dry runs: echo, flip=F, garbage; ,latency=S "
+    ",errors=P). Default: ANTHROPIC_API_KEY → anthropic, OPENAI_API_KEY or OPENAI_BASE_URL → openai, else the "
+    "embedded local model.", show_default=False, rich_help_panel=BACKEND_PANEL)]
+Model = Annotated[Optional[str], typer.Option(help="Model name for the backend.", show_default=False,  # noqa: UP045
+                                              rich_help_panel=BACKEND_PANEL)]
+BaseUrl = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="OpenAI-compatible server (vLLM, Ollama, llama.cpp).", show_default=False, rich_help_panel=BACKEND_PANEL)]
+Judges = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="Judges instead of --backend: space-separated backend specs, each optionally BACKEND@MODEL, e.g. "
+    "'openai@gpt-4o anthropic'. judge takes several; improve and review take one (the judge whose prompt is "
+    "rewritten), audit one (the judge under audit).", show_default=False, rich_help_panel=BACKEND_PANEL)]
+ReflectionBackend = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="Backend that rewrites the judging prompt in improvement rounds \\[default: the judge's].",
+    show_default=False, rich_help_panel=BACKEND_PANEL)]
+Concurrency = Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].",  # noqa: UP045
+                                                    show_default=False)]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask the model even for cached prompts.")]
+
+
+def one_judge(judges: str | None, command: str) -> list[str] | None:
+    """--judges for a command that works on a single judge: its one backend spec, or None when not given."""
+    specs = judges.split() if judges else None
+    if specs and len(specs) > 1:
+        raise ConfigError(f"{command} works on one judge; --judges names {len(specs)} ({judges}): pick one")
+    return specs
 
 
 def parse_label_rule(rule: str) -> LabelRuleName:

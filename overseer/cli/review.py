@@ -10,7 +10,17 @@ import typer
 from rich.table import Table
 
 from overseer.cli.app import App
-from overseer.cli.options import Workspace, err, out
+from overseer.cli.options import (
+    Backend,
+    BaseUrl,
+    Judges,
+    Model,
+    ReflectionBackend,
+    Workspace,
+    err,
+    one_judge,
+    out,
+)
 from overseer.config import load_settings
 from overseer.store.runs import RunStore
 
@@ -31,10 +41,11 @@ def review(
     reviewer: Annotated[Optional[str], typer.Option(envvar="OVERSEER_REVIEWER", help="Name kept with each "  # noqa: UP045
                                                     "decision \\[default: your login name].",
                                                     show_default=False)] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Judge backend for the improvement rounds your reviews "  # noqa: UP045
-                                                   "trigger (as for `judge`).", show_default=False)] = None,
-    reflection_backend: Annotated[Optional[str], typer.Option(help="Backend that rewrites the prompt "  # noqa: UP045
-                                                              "\\[default: the judge's].", show_default=False)] = None,
+    backend: Backend = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    judges: Judges = None,
+    reflection_backend: ReflectionBackend = None,
     learn_every: Annotated[Optional[int], typer.Option(help="Reviews per improvement round "  # noqa: UP045
                                                        "\\[default: 20].", show_default=False)] = None,
     workspace: Workspace = None,
@@ -47,7 +58,8 @@ def review(
     from overseer.tui.app import ReviewApp
     from overseer.tui.state import ReviewSession
 
-    settings = load_settings(workspace=workspace, backend=backend, reflection_backend=reflection_backend,
+    settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
+                             judges=one_judge(judges, "review"), reflection_backend=reflection_backend,
                              learn_every=learn_every)
     store = RunStore(settings.workspace / "runs.sqlite")
     try:
