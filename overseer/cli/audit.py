@@ -6,21 +6,11 @@ import asyncio
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from overseer.audit import PERTURBATIONS, AuditResult, run_audit
-from overseer.clauses import ClauseSelector
 from overseer.cli.options import (
     Backend,
     BaseUrl,
@@ -42,11 +32,16 @@ from overseer.cli.options import (
 )
 from overseer.config import load_settings
 from overseer.errors import ConfigError, InputError, ProviderError
-from overseer.judging.judge import Judge
-from overseer.prompt_store import PromptStore
-from overseer.run import build_judges, open_store
 from overseer.samples_io import FieldMap, read_samples
 from overseer.spec import load_spec
+
+if TYPE_CHECKING:
+    from overseer.audit import AuditResult
+    from overseer.judging.judge import Judge
+
+# overseer.audit.PERTURBATIONS, spelled out: importing overseer.audit for --help would load the judge and the
+# clause selector (numpy, the providers) into every `overseer` command. tests/cli pins the two together.
+PERTURBATION_NAMES = "repeat, praise, inject, fake_verdict, clause_paraphrase, other_model"
 
 
 def audit(
@@ -57,7 +52,7 @@ def audit(
     base_url: BaseUrl = None,
     judges: Judges = None,
     limit: Annotated[Optional[int], typer.Option(help="Audit only the first N valid samples.")] = None,  # noqa: UP045
-    perturbations: Annotated[Optional[str], typer.Option(help="Comma-separated, from: " + ", ".join(PERTURBATIONS)  # noqa: UP045
+    perturbations: Annotated[Optional[str], typer.Option(help="Comma-separated, from: " + PERTURBATION_NAMES  # noqa: UP045
                                                          + " \\[default: all; other_model only with "
                                                          "--other-backend/--other-model/--other-prompt].")] = None,
     other_backend: Annotated[Optional[str], typer.Option(help="Second judge for other_model (e.g. "  # noqa: UP045
@@ -81,6 +76,19 @@ def audit(
     """Re-judge INPUT under perturbations (the same prompt again, praise suffix, injected instruction, fake
     verdict block, paraphrased spec clauses, another judge) and report how often the label flips, with 95%
     bootstrap intervals. `repeat` is the judge's own noise: read the other rows against it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from overseer.audit import PERTURBATIONS, run_audit
+    from overseer.clauses import ClauseSelector
+    from overseer.run import build_judges, open_store
+
     audited = one_judge(judges, "audit")
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=audited, concurrency=concurrency, cache=False if no_cache else None,
@@ -142,6 +150,9 @@ def audit(
 
 def _other_judge(settings, spec, store, judge: Judge, backend: str | None, model: str | None,  # type: ignore[no-untyped-def]
                  base_url: str | None, prompt: int | None) -> Judge:
+    from overseer.prompt_store import PromptStore
+    from overseer.run import build_judges
+
     if backend or model or base_url:
         other_settings = settings.model_copy(update={
             "backend": backend or settings.backend, "model": model if (model or backend) else settings.model,

@@ -9,11 +9,20 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from overseer.cli.options import IdField, LabelRule, PromptField, ResponseField, Workspace, err, out, parse_label_rule
+from overseer.cli.options import (
+    IdField,
+    LabelRule,
+    PromptField,
+    ResponseField,
+    Workspace,
+    err,
+    open_store,
+    out,
+    parse_label_rule,
+)
 from overseer.config import Settings, load_settings
 from overseer.errors import OverseerError
 from overseer.report import agreement, plot
-from overseer.run import open_store
 from overseer.samples_io import FieldMap, read_samples
 
 

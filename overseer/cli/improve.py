@@ -19,15 +19,13 @@ from overseer.cli.options import (
     Workspace,
     err,
     one_judge,
+    open_store,
     out,
 )
 from overseer.config import load_settings
 from overseer.errors import OverseerError
-from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
-from overseer.optimize.optimizer import Budget
 from overseer.samples_io import FieldMap
 from overseer.spec import load_spec
-from overseer.store.runs import RunStore
 
 
 def improve(
@@ -54,10 +52,13 @@ def improve(
     cases): judge a train minibatch, ask the reflection model for a revision of the failures, and accept it only
     if it agrees better with the labels on the validation split (κ gain ≥ δ, interval excluding 0) and no worse
     on the golden set. An interrupted round resumes where it stopped."""
+    from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
+    from overseer.optimize.optimizer import Budget
+
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=one_judge(judges, "improve"), reflection_backend=reflection_backend,
                              improve_minibatch=minibatch, improve_delta=delta)
-    store = RunStore(settings.workspace / "runs.sqlite")
+    store = open_store(settings)
     try:
         examples = all_examples(settings, store)
         gold = golden_path_examples(golden, FieldMap(label=golden_label_field))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from overseer.cli.options import (
@@ -30,11 +29,13 @@ from overseer.cli.options import (
     parse_label_rule,
 )
 from overseer.cli.runs import render_summary
-from overseer.config import Settings, load_settings
+from overseer.config import load_settings
 from overseer.errors import OverseerError
-from overseer.report import agreement_by_version, summarize
-from overseer.run import JobOutcome, JobRequest, Tally, open_store, run_job
 from overseer.samples_io import FieldMap
+
+if TYPE_CHECKING:
+    from overseer.config import Settings
+    from overseer.run import JobOutcome, Tally
 
 
 def judge(
@@ -76,6 +77,17 @@ def judge(
 ) -> None:
     """Judge every sample in INPUT; results go to the run store and OUT.jsonl. Ctrl-C or a crash can be
     resumed with --resume: finished samples are neither re-judged nor re-billed."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from overseer.run import JobRequest, run_job
+
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=judges.split() if judges else None, rubric=rubric, concurrency=concurrency,
                              cache=False if no_cache else None, learn_every=learn_every,
@@ -129,6 +141,9 @@ def _stats(t: Tally) -> str:
 
 
 def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> None:
+    from overseer.report import agreement_by_version, summarize
+    from overseer.run import open_store
+
     store = open_store(settings)
     try:
         results = list(store.results(outcome.run_id))

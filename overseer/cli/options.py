@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional, cast
+from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 from rich.console import Console
 
 from overseer.errors import ConfigError, OverseerError
-from overseer.samples_io import LabelRule as LabelRuleName
+
+if TYPE_CHECKING:
+    from overseer.config import Settings
+    from overseer.samples_io import LabelRule as LabelRuleName
+    from overseer.store.runs import RunStore
 
 # stdout for results, stderr for progress and errors. Piped output (scripts, CI logs) gets wide tables instead of
 # rich's 80-column default, which truncates run ids.
@@ -73,5 +77,13 @@ def one_judge(judges: str | None, command: str) -> list[str] | None:
 
 def parse_label_rule(rule: str) -> LabelRuleName:
     if rule in ("auto", "betley"):
-        return cast(LabelRuleName, rule)
+        return cast("LabelRuleName", rule)
     raise OverseerError(f"--label-rule must be auto or betley, not {rule!r}")
+
+
+def open_store(settings: Settings) -> RunStore:
+    """The workspace's run store. Importing overseer.run for its open_store would load the judge graph
+    (langgraph, ~1 s) into commands that only read the store."""
+    from overseer.store.runs import RunStore
+
+    return RunStore(settings.workspace / "runs.sqlite")

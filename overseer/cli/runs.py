@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from overseer.cli.app import App
-from overseer.cli.options import Workspace, err, out
+from overseer.cli.options import Workspace, err, open_store, out
 from overseer.config import load_settings
-from overseer.report import RunSummary, summarize
-from overseer.run import open_store
+
+if TYPE_CHECKING:
+    from overseer.report import RunSummary
 
 runs_app = App(help="Inspect and export judging runs.")
 
@@ -67,6 +68,8 @@ def runs_show(run: Annotated[str, typer.Argument(help="Run id (see `overseer run
               workspace: Workspace = None,
               as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """A run's settings, label counts, EM rates, cost and review queue."""
+    from overseer.report import summarize
+
     store = open_store(load_settings(workspace=workspace))
     try:
         info = store.get_run(run)
