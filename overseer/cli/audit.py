@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -26,14 +25,12 @@ from overseer.cli.options import (
     SpecName,
     Workspace,
     err,
+    load_settings,
     one_judge,
     out,
     parse_label_rule,
 )
-from overseer.config import load_settings
 from overseer.errors import ConfigError, InputError, ProviderError
-from overseer.samples_io import FieldMap, read_samples
-from overseer.spec import load_spec
 
 if TYPE_CHECKING:
     from overseer.audit import AuditResult
@@ -76,6 +73,8 @@ def audit(
     """Re-judge INPUT under perturbations (the same prompt again, praise suffix, injected instruction, fake
     verdict block, paraphrased spec clauses, another judge) and report how often the label flips, with 95%
     bootstrap intervals. `repeat` is the judge's own noise: read the other rows against it."""
+    import asyncio
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -88,6 +87,8 @@ def audit(
     from overseer.audit import PERTURBATIONS, run_audit
     from overseer.clauses import ClauseSelector
     from overseer.run import build_judges, open_store
+    from overseer.samples_io import FieldMap, read_samples
+    from overseer.spec import load_spec
 
     audited = one_judge(judges, "audit")
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,

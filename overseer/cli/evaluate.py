@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -16,14 +16,15 @@ from overseer.cli.options import (
     ResponseField,
     Workspace,
     err,
+    load_settings,
     open_store,
     out,
     parse_label_rule,
 )
-from overseer.config import Settings, load_settings
 from overseer.errors import OverseerError
-from overseer.report import agreement, plot
-from overseer.samples_io import FieldMap, read_samples
+
+if TYPE_CHECKING:
+    from overseer.config import Settings
 
 
 def evaluate(
@@ -42,6 +43,9 @@ def evaluate(
     workspace: Workspace = None,
 ) -> None:
     """Agreement of verdicts with reference labels: accuracy, Cohen's κ, confusion matrix, per clause."""
+    from overseer.report import agreement, plot
+    from overseer.samples_io import FieldMap, read_samples
+
     settings = load_settings(workspace=workspace)
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=parse_label_rule(label_rule))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -18,14 +17,12 @@ from overseer.cli.options import (
     SpecName,
     Workspace,
     err,
+    load_settings,
     one_judge,
     open_store,
     out,
 )
-from overseer.config import load_settings
 from overseer.errors import OverseerError
-from overseer.samples_io import FieldMap
-from overseer.spec import load_spec
 
 
 def improve(
@@ -52,8 +49,12 @@ def improve(
     cases): judge a train minibatch, ask the reflection model for a revision of the failures, and accept it only
     if it agrees better with the labels on the validation split (κ gain ≥ δ, interval excluding 0) and no worse
     on the golden set. An interrupted round resumes where it stopped."""
+    import asyncio
+
     from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
     from overseer.optimize.optimizer import Budget
+    from overseer.samples_io import FieldMap
+    from overseer.spec import load_spec
 
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=one_judge(judges, "improve"), reflection_backend=reflection_backend,

@@ -25,13 +25,12 @@ from overseer.cli.options import (
     SpecName,
     Workspace,
     err,
+    load_settings,
     out,
     parse_label_rule,
 )
 from overseer.cli.runs import render_summary
-from overseer.config import load_settings
 from overseer.errors import OverseerError
-from overseer.samples_io import FieldMap
 
 if TYPE_CHECKING:
     from overseer.config import Settings
@@ -87,6 +86,7 @@ def judge(
     )
 
     from overseer.run import JobRequest, run_job
+    from overseer.samples_io import FieldMap
 
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=judges.split() if judges else None, rubric=rubric, concurrency=concurrency,

@@ -6,22 +6,20 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, Optional, cast
+from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from overseer.cli.app import App
-from overseer.cli.options import AsJson, Workspace, err, out
-from overseer.config import load_settings
+from overseer.cli.options import AsJson, Workspace, err, load_settings, out
 from overseer.errors import OverseerError
-from overseer.memory.seeding import read_seed_file
-from overseer.memory.store import AddReport, EdgeCaseStore
-from overseer.samples_io import FieldMap
-from overseer.samples_io import LabelRule as LabelRuleName
-from overseer.spec import load_spec
-from overseer.types import EdgeCase
+
+if TYPE_CHECKING:
+    from overseer.memory.store import EdgeCaseStore
+    from overseer.samples_io import LabelRule as LabelRuleName
+    from overseer.types import EdgeCase
 
 memory_app = App(
     help="The edge-case memory: labelled hard cases the judge is shown as examples. Only human-reviewed cases "
@@ -44,6 +42,8 @@ def _root(workspace: Path | None) -> Path:
 
 def _reader(workspace: Path | None) -> EdgeCaseStore | None:
     """A read-only store, or None when nothing was ever written (reading must not create an empty index)."""
+    from overseer.memory.store import EdgeCaseStore
+
     root = _root(workspace)
     return EdgeCaseStore(root) if (root / "meta.json").exists() else None
 
@@ -74,10 +74,15 @@ def seed(
     Records are validated one by one: invalid ones are reported with file:line and the valid ones are still added.
     Re-seeding is idempotent: a case with the same id (or, without ids, the same normalized prompt and response)
     is updated when it changed and skipped otherwise."""
+    from overseer.memory.seeding import read_seed_file
+    from overseer.memory.store import AddReport, EdgeCaseStore
+    from overseer.samples_io import FieldMap
+    from overseer.spec import load_spec
+
     if label_rule not in ("auto", "betley"):
         raise OverseerError(f"--label-rule must be auto or betley, not {label_rule!r}")
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
-                      label_rule=cast(LabelRuleName, label_rule))
+                      label_rule=cast("LabelRuleName", label_rule))
     spec_hash = load_spec(spec).hash if spec else None
     cases, errors = read_seed_file(file, fields, reviewed=reviewed, author=author, spec_hash=spec_hash)
     for _, exc, _ in errors[:MAX_SHOWN_ERRORS]:
@@ -205,6 +210,8 @@ def memory_export(
 def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids to remove.", show_default=False)],
               lock_timeout: LockTimeout = 30.0, workspace: Workspace = None) -> None:
     """Remove cases (the removal is logged, so a rebuild does not bring them back). Exits 1 if an id is unknown."""
+    from overseer.memory.store import EdgeCaseStore
+
     store = _reader(workspace)
     if store is None:
         raise OverseerError(f"no memory at {_root(workspace)}")
@@ -224,6 +231,8 @@ def memory_rebuild(embedding: Embedding = None, lock_timeout: LockTimeout = 30.0
 
     Use it after a crash or a damaged index, or to switch the embedding the memory uses: the log is the source of
     truth, the chromadb index is derived from it."""
+    from overseer.memory.store import EdgeCaseStore
+
     root = _root(workspace)
     if not (root / "cases.jsonl").exists() and not (root / "meta.json").exists():
         raise OverseerError(f"no memory at {root}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, cast
+from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
 
 import typer
 from rich.console import Console
@@ -79,6 +79,13 @@ def parse_label_rule(rule: str) -> LabelRuleName:
     if rule in ("auto", "betley"):
         return cast("LabelRuleName", rule)
     raise OverseerError(f"--label-rule must be auto or betley, not {rule!r}")
+
+
+def load_settings(**flags: Any) -> Settings:
+    """overseer.config.load_settings, imported when a command runs: pydantic-settings is not needed for --help."""
+    from overseer.config import load_settings as load
+
+    return load(**flags)
 
 
 def open_store(settings: Settings) -> RunStore:

@@ -9,20 +9,19 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-import yaml
 from rich.table import Table
 from rich.text import Text
 
 from overseer.cli.app import App
-from overseer.cli.options import AsJson, Workspace, err, out
-from overseer.config import load_settings
+from overseer.cli.options import AsJson, Workspace, err, load_settings, out
 from overseer.errors import OverseerError
-from overseer.prompt_store import PromptStore
-from overseer.store.runs import RunStore
-from overseer.types import PromptVersion
+
+if TYPE_CHECKING:
+    from overseer.prompt_store import PromptStore
+    from overseer.types import PromptVersion
 
 prompts_app = App(
     help="Versioned judging prompts. Version 1 ships with overseer; versions written by the optimizer (or by "
@@ -42,6 +41,8 @@ def _workspace(workspace: Path | None) -> Path:
 
 
 def _store(workspace: Path | None) -> PromptStore:
+    from overseer.prompt_store import PromptStore
+
     return PromptStore(_workspace(workspace), role=ROLE)
 
 
@@ -126,6 +127,8 @@ def prompts_show(
     The front matter holds role, version, parent, created_by, created_at, hash, required placeholders and the
     metrics on the validation split when the version was made. With --raw, only the text (the template the judge
     renders)."""
+    import yaml
+
     prompt = _store(workspace).get(_version(version))
     if not raw:
         sys.stdout.write("---\n" + yaml.safe_dump(_header(prompt), sort_keys=False, allow_unicode=True) + "---\n")
@@ -238,6 +241,8 @@ def prompts_rollback(workspace: Workspace = None) -> None:
 
 # --- optimizer history -----------------------------------------------------------------------------------------
 def _candidates(workspace: Path | None) -> list[dict[str, Any]]:
+    from overseer.store.runs import RunStore
+
     path = _workspace(workspace) / "runs.sqlite"
     if not path.exists():  # reading must not create an empty run store
         return []

@@ -18,11 +18,11 @@ from overseer.cli.options import (
     ReflectionBackend,
     Workspace,
     err,
+    load_settings,
     one_judge,
+    open_store,
     out,
 )
-from overseer.config import load_settings
-from overseer.store.runs import RunStore
 
 reviews_app = App(help="Human review decisions made in `overseer review`.")
 
@@ -61,7 +61,7 @@ def review(
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=one_judge(judges, "review"), reflection_backend=reflection_backend,
                              learn_every=learn_every)
-    store = RunStore(settings.workspace / "runs.sqlite")
+    store = open_store(settings)
     try:
         session = ReviewSession(store, settings, run_id=run, reason=reason, blind=blind, reviewer=reviewer)
         ReviewApp(session).run()
@@ -77,6 +77,8 @@ def reviews_list(
     workspace: Workspace = None,
 ) -> None:
     """The human decisions: run, sample id, label, reviewer, time, blind (oldest first)."""
+    from overseer.store.runs import RunStore
+
     settings = load_settings(workspace=workspace)
     path = settings.workspace / "runs.sqlite"
     if not path.exists():

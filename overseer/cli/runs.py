@@ -11,8 +11,7 @@ import typer
 from rich.table import Table
 
 from overseer.cli.app import App
-from overseer.cli.options import Workspace, err, open_store, out
-from overseer.config import load_settings
+from overseer.cli.options import Workspace, err, load_settings, open_store, out
 
 if TYPE_CHECKING:
     from overseer.report import RunSummary

@@ -8,7 +8,6 @@ import typer
 
 from overseer.cli.app import App
 from overseer.cli.options import out
-from overseer.spec import load_spec
 
 spec_app = App(help="Inspect a Markdown spec (clauses are headings with {#clause_id} anchors).")
 
@@ -16,6 +15,8 @@ spec_app = App(help="Inspect a Markdown spec (clauses are headings with {#clause
 @spec_app.command("show")
 def spec_show(file: Annotated[str, typer.Argument(help="Spec file or shipped spec name.")]) -> None:
     """Summary of a spec: name, hash, clause tree."""
+    from overseer.spec import load_spec
+
     spec = load_spec(file)
     out.print(f"[bold]{spec.name}[/]  {len(spec.clauses)} clauses  sha256 {spec.hash[:16]}  ({spec.source})")
     for c in spec.clauses:
@@ -26,6 +27,8 @@ def spec_show(file: Annotated[str, typer.Argument(help="Spec file or shipped spe
 def spec_clauses(file: Annotated[str, typer.Argument(help="Spec file or shipped spec name.")],
                  as_json: Annotated[bool, typer.Option("--json", help="Full clauses as JSON.")] = False) -> None:
     """List the clause ids (or dump every clause with --json)."""
+    from overseer.spec import load_spec
+
     spec = load_spec(file)
     if as_json:
         out.print_json(spec.model_dump_json())
