@@ -128,7 +128,8 @@ def judge(
         err.print(f"\n[yellow]interrupted.[/] Finished samples are saved; continue with: overseer judge {input}{hint}")
         raise typer.Exit(130) from None
     finally:
-        progress.stop()
+        if progress.live.is_started:  # stopping a bar that never started prints a stray blank line
+            progress.stop()
     _print_summary(outcome, settings, as_json)
 
 

@@ -58,3 +58,9 @@ def test_help_names_arguments_in_capitals_and_shows_no_bool_metavar(tmp_path: Pa
     assert "Usage: overseer prompts diff [OPTIONS] VERSION VERSION" in diff, diff
     for command in (["--help"], ["judge", "--help"], ["memory", "list", "--help"]):
         assert "<bool>" not in overseer_cli(*command, cwd=tmp_path).stdout, command
+
+
+def test_an_overseer_error_is_one_line_too(tmp_path: Path) -> None:
+    done = overseer_cli("judge", "missing.jsonl", "--backend", "scripted:echo", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == ["error: missing.jsonl: input file not found"], done.stderr
