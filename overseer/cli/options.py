@@ -1,8 +1,9 @@
 """What every command module shares, defined once: the two consoles and the option types.
 
-Command modules import from here and never from each other's commands, so the package has no import cycle
-(main.py imports the command modules, nothing imports main.py). Keep this module light: `overseer --help` imports
-it, so anything heavy is imported inside the command that needs it."""
+The imports go one way, so the package has no cycle: main.py imports the command modules (nothing imports
+main.py); the command modules import this module and app.py (and judge.py the run summary table of runs.py).
+Keep this module light: `overseer --help` imports it, so anything heavy is imported inside the command that
+needs it."""
 
 from __future__ import annotations
 
