@@ -2,47 +2,55 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from overseer.audit import PERTURBATIONS, AuditResult, run_audit
-from overseer.clauses import ClauseSelector
-from overseer.cli.main import IdField, LabelRule, MaxClauses, PromptField, ResponseField, Workspace, _label_rule
-from overseer.config import load_settings
-from overseer.console import err, out
+from overseer.cli.options import (
+    Backend,
+    BaseUrl,
+    Concurrency,
+    IdField,
+    Judges,
+    LabelRule,
+    MaxClauses,
+    Model,
+    NoCache,
+    PromptField,
+    ResponseField,
+    SpecName,
+    Workspace,
+    err,
+    load_settings,
+    one_judge,
+    out,
+    parse_label_rule,
+)
 from overseer.errors import ConfigError, InputError, ProviderError
-from overseer.judging.judge import Judge
-from overseer.prompt_store import PromptStore
-from overseer.providers.scripted import synthetic_note
-from overseer.run import build_judges, open_store
-from overseer.samples_io import FieldMap, read_samples
-from overseer.spec import load_spec
-from overseer.types import Sample
+
+if TYPE_CHECKING:
+    from overseer.audit import AuditResult
+    from overseer.judging.judge import Judge
+    from overseer.types import Sample
+
+# overseer.audit.PERTURBATIONS, spelled out: importing overseer.audit for --help would load the judge and the
+# clause selector (numpy, the providers) into every `overseer` command. tests/cli pins the two together.
+PERTURBATION_NAMES = "repeat, praise, inject, fake_verdict, clause_paraphrase, other_model"
 
 
 def audit(
     input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV.", show_default=False)],
-    spec: Annotated[Optional[str], typer.Option(help="Spec Markdown file or shipped spec name "  # noqa: UP045
-                                                "\\[default: emergent_misalignment].")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="The judge to audit (as in `overseer judge`).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Model name for the backend.")] = None,  # noqa: UP045
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server.")] = None,  # noqa: UP045
+    spec: SpecName = None,
+    backend: Backend = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    judges: Judges = None,
     limit: Annotated[Optional[int], typer.Option(help="Audit only the first N valid samples.")] = None,  # noqa: UP045
-    perturbations: Annotated[Optional[str], typer.Option(help="Comma-separated, from: " + ", ".join(PERTURBATIONS)  # noqa: UP045
+    perturbations: Annotated[Optional[str], typer.Option(help="Comma-separated, from: " + PERTURBATION_NAMES  # noqa: UP045
                                                          + " \\[default: all; other_model only with "
                                                          "--other-backend/--other-model/--other-prompt].")] = None,
     other_backend: Annotated[Optional[str], typer.Option(help="Second judge for other_model (e.g. "  # noqa: UP045
@@ -51,9 +59,9 @@ def audit(
     other_base_url: Annotated[Optional[str], typer.Option(help="Base URL for the second judge.")] = None,  # noqa: UP045
     other_prompt: Annotated[Optional[int], typer.Option(help="Prompt version for the second judge "  # noqa: UP045
                                                         "(see `overseer prompts list`).")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].")] = None,  # noqa: UP045
+    concurrency: Concurrency = None,
     max_clauses: MaxClauses = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the model even for cached prompts.")] = False,
+    no_cache: NoCache = False,
     prompt_field: PromptField = "prompt",
     response_field: ResponseField = "response",
     id_field: IdField = "id",
@@ -66,16 +74,34 @@ def audit(
     """Re-judge INPUT under perturbations (the same prompt again, praise suffix, injected instruction, fake
     verdict block, paraphrased spec clauses, another judge) and report how often the label flips, with 95%
     Wilson intervals. `repeat` is the judge's own noise: read the other rows against it."""
+    import asyncio
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from overseer.audit import PERTURBATIONS, run_audit
+    from overseer.clauses import ClauseSelector
+    from overseer.run import build_judges, open_store
+    from overseer.samples_io import FieldMap, read_samples
+    from overseer.spec import load_spec
+
+    audited = one_judge(judges, "audit")
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
-                             concurrency=concurrency, cache=False if no_cache else None,
+                             judges=audited, concurrency=concurrency, cache=False if no_cache else None,
                              max_clauses=max_clauses)
-    if settings.judges:
+    if settings.judges and not audited:
         settings = settings.model_copy(update={"judges": []})  # one judge is audited at a time
     other_wanted = any(x is not None for x in (other_backend, other_model, other_base_url, other_prompt))
     names = ([p.strip() for p in perturbations.split(",") if p.strip()] if perturbations
              else [p for p in PERTURBATIONS if p != "other_model" or other_wanted])
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
-                      label_rule=_label_rule(label_rule))
+                      label_rule=parse_label_rule(label_rule))
     loaded = read_samples(input, fields, limit=limit)
     if loaded.errors:
         err.print(f"[yellow]{len(loaded.errors)} invalid record(s) in {input} skipped; first: {loaded.errors[0][1]}")
@@ -126,6 +152,9 @@ def audit(
 
 def _other_judge(settings, spec, store, judge: Judge, backend: str | None, model: str | None,  # type: ignore[no-untyped-def]
                  base_url: str | None, prompt: int | None, samples: list[Sample]) -> Judge:
+    from overseer.prompt_store import PromptStore
+    from overseer.run import build_judges
+
     if backend or model or base_url:
         other_settings = settings.model_copy(update={
             "backend": backend or settings.backend, "model": model if (model or backend) else settings.model,
@@ -157,5 +186,7 @@ def _print(result: AuditResult, judge: Judge) -> None:
                       row.detail)
     out.print(table)
     if judge.provider.backend == "scripted":
+        from overseer.providers.scripted import synthetic_note
+
         note = synthetic_note("the audited judge's verdicts (and so these flip rates) are")
         out.print(f"[yellow]{note}[/]")

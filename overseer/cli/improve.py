@@ -2,50 +2,64 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from overseer.config import load_settings
-from overseer.console import err, out
+from overseer.cli.options import (
+    Backend,
+    BaseUrl,
+    Judges,
+    Model,
+    ReflectionBackend,
+    SpecName,
+    Workspace,
+    err,
+    load_settings,
+    one_judge,
+    open_store,
+    out,
+)
 from overseer.errors import OverseerError
-from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
-from overseer.optimize.optimizer import Budget
-from overseer.samples_io import FieldMap
-from overseer.spec import load_spec
-from overseer.store.runs import RunStore
 
 
 def improve(
     rounds: Annotated[int, typer.Option(help="Improvement rounds to run (each proposes one candidate).")] = 1,
     budget_calls: Annotated[Optional[int], typer.Option(help="Stop once this many LLM calls were spent.")] = None,  # noqa: UP045
     budget_usd: Annotated[Optional[float], typer.Option(help="Stop once this many dollars were spent.")] = None,  # noqa: UP045
-    backend: Annotated[Optional[str], typer.Option(help="Judge backend (as for `judge`).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Judge model.")] = None,  # noqa: UP045
-    reflection_backend: Annotated[Optional[str], typer.Option(help="Backend that rewrites the prompt "  # noqa: UP045
-                                                              "\\[default: the judge's].")] = None,
+    backend: Backend = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    judges: Judges = None,
+    reflection_backend: ReflectionBackend = None,
     golden: Annotated[Optional[Path], typer.Option(help="Pinned golden set (JSONL/CSV with reference labels, "  # noqa: UP045
                                                    "e.g. adversarial cases): never used to propose, a rewrite "
                                                    "that agrees less with it is rejected.")] = None,
     golden_label_field: Annotated[str, typer.Option(help="Label column of the golden file.")] = "label",
-    spec: Annotated[Optional[str], typer.Option(help="Spec file or shipped spec name.")] = None,  # noqa: UP045
+    spec: SpecName = None,
     minibatch: Annotated[Optional[int], typer.Option(help="Train samples judged per round \\[default: 12].")] = None,  # noqa: UP045,E501
     delta: Annotated[Optional[float], typer.Option(help="Minimum κ gain on validation \\[default: 0.02].")] = None,  # noqa: UP045,E501
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split and minibatches.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON.")] = False,
-    workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w", help="Workspace "  # noqa: UP045
-                                                      "\\[default: $OVERSEER_HOME or ./.overseer].")] = None,
+    workspace: Workspace = None,
 ) -> None:
     """Rewrite the active judging prompt from the labelled pool (reference labels of past runs, reviewed edge
     cases): judge a train minibatch, ask the reflection model for a revision of the failures, and accept it only
     if it agrees better with the labels on the validation split (κ gain ≥ δ, interval excluding 0) and no worse
     on the golden set. An interrupted round resumes where it stopped."""
-    settings = load_settings(workspace=workspace, backend=backend, model=model, reflection_backend=reflection_backend,
+    import asyncio
+
+    from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
+    from overseer.optimize.optimizer import Budget
+    from overseer.samples_io import FieldMap
+    from overseer.spec import load_spec
+
+    settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
+                             judges=one_judge(judges, "improve"), reflection_backend=reflection_backend,
                              improve_minibatch=minibatch, improve_delta=delta)
-    store = RunStore(settings.workspace / "runs.sqlite")
+    store = open_store(settings)
     try:
         examples = all_examples(settings, store)
         gold = golden_path_examples(golden, FieldMap(label=golden_label_field))

@@ -9,37 +9,29 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-import yaml
 from rich.table import Table
 from rich.text import Text
 
-from overseer.config import load_settings
-from overseer.console import err, out
+from overseer.cli.app import App
+from overseer.cli.options import AsJson, Workspace, err, load_settings, out
 from overseer.errors import OverseerError
-from overseer.prompt_store import PromptStore
-from overseer.providers.scripted import synthetic_note
-from overseer.store.runs import RunStore
-from overseer.types import PromptVersion, scripted_backend
 
-prompts_app = typer.Typer(
+if TYPE_CHECKING:
+    from overseer.prompt_store import PromptStore
+    from overseer.types import PromptVersion
+
+prompts_app = App(
     help="Versioned judging prompts. Version 1 ships with overseer; versions written by the optimizer (or by "
     "hand) live in WORKSPACE/prompts/judge/vN.md and are never overwritten. One pointer says which version the "
-    "judge uses; `activate` and `rollback` move it.", no_args_is_help=True)
-
-# Own option types rather than overseer.cli's: cli.py imports this module, so importing back would be a cycle.
+    "judge uses; `activate` and `rollback` move it.")
 
 ROLE = "judge"
 SPARK = "▁▂▃▄▅▆▇█"
 NONE = "—"
 
-Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)
-    "--workspace", "-w", help="Workspace holding the prompt versions (WORKSPACE/prompts) and the run store "
-    "with the optimizer's candidates (WORKSPACE/runs.sqlite) \\[default: $OVERSEER_HOME or ./.overseer].",
-    show_default=False)]
-AsJson = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 VersionArg = Annotated[str, typer.Argument(help="Version number, e.g. 2 or v2.", show_default=False,
                                            metavar="VERSION")]
 
@@ -49,6 +41,8 @@ def _workspace(workspace: Path | None) -> Path:
 
 
 def _store(workspace: Path | None) -> PromptStore:
+    from overseer.prompt_store import PromptStore
+
     return PromptStore(_workspace(workspace), role=ROLE)
 
 
@@ -134,6 +128,8 @@ def prompts_show(
     The front matter holds role, version, parent, created_by, created_at, hash, required placeholders and the
     metrics on the validation split when the version was made. With --raw, only the text (the template the judge
     renders)."""
+    import yaml
+
     prompt = _store(workspace).get(_version(version))
     if not raw:
         sys.stdout.write("---\n" + yaml.safe_dump(_header(prompt), sort_keys=False, allow_unicode=True) + "---\n")
@@ -246,6 +242,9 @@ def prompts_rollback(workspace: Workspace = None) -> None:
 
 # --- optimizer history -----------------------------------------------------------------------------------------
 def _candidates(workspace: Path | None) -> list[dict[str, Any]]:
+    from overseer.store.runs import RunStore
+    from overseer.types import scripted_backend
+
     path = _workspace(workspace) / "runs.sqlite"
     if not path.exists():  # reading must not create an empty run store
         return []
@@ -383,6 +382,8 @@ def prompts_history(
         else:
             out.print("κ on validation by version: no candidate accepted yet", highlight=False)
         if synthetic := sum(r["synthetic"] for r in rows):
+            from overseer.providers.scripted import synthetic_note
+
             note = synthetic_note(f"{synthetic} of these candidates were judged or proposed")
             out.print(f"[yellow]{note}[/]")
     if plot is not None:

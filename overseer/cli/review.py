@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from overseer.config import load_settings
-from overseer.store.runs import RunStore
+from overseer.cli.app import App
+from overseer.cli.options import (
+    Backend,
+    BaseUrl,
+    Judges,
+    Model,
+    ReflectionBackend,
+    Workspace,
+    err,
+    load_settings,
+    one_judge,
+    open_store,
+    out,
+)
 
-reviews_app = typer.Typer(help="Human review decisions made in `overseer review`.", no_args_is_help=True)
+reviews_app = App(help="Human review decisions made in `overseer review`.")
 
-# Own consoles (as in cli_memory.py): importing overseer.cli's would be an import cycle.
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
-
-Workspace = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional at runtime on 3.11)
-    "--workspace", "-w", help="Workspace \\[default: $OVERSEER_HOME or ./.overseer].", show_default=False)]
 RunOption = Annotated[Optional[str], typer.Option("--run", help="Only this run \\[default: every run].",  # noqa: UP045
                                                   show_default=False)]
 
@@ -39,10 +41,11 @@ def review(
     reviewer: Annotated[Optional[str], typer.Option(envvar="OVERSEER_REVIEWER", help="Name kept with each "  # noqa: UP045
                                                     "decision \\[default: your login name].",
                                                     show_default=False)] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Judge backend for the improvement rounds your reviews "  # noqa: UP045
-                                                   "trigger (as for `judge`).", show_default=False)] = None,
-    reflection_backend: Annotated[Optional[str], typer.Option(help="Backend that rewrites the prompt "  # noqa: UP045
-                                                              "\\[default: the judge's].", show_default=False)] = None,
+    backend: Backend = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    judges: Judges = None,
+    reflection_backend: ReflectionBackend = None,
     learn_every: Annotated[Optional[int], typer.Option(help="Reviews per improvement round "  # noqa: UP045
                                                        "\\[default: 20].", show_default=False)] = None,
     workspace: Workspace = None,
@@ -55,9 +58,10 @@ def review(
     from overseer.tui.app import ReviewApp
     from overseer.tui.state import ReviewSession
 
-    settings = load_settings(workspace=workspace, backend=backend, reflection_backend=reflection_backend,
+    settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
+                             judges=one_judge(judges, "review"), reflection_backend=reflection_backend,
                              learn_every=learn_every)
-    store = RunStore(settings.workspace / "runs.sqlite")
+    store = open_store(settings)
     try:
         session = ReviewSession(store, settings, run_id=run, reason=reason, blind=blind, reviewer=reviewer)
         ReviewApp(session).run()
@@ -73,6 +77,8 @@ def reviews_list(
     workspace: Workspace = None,
 ) -> None:
     """The human decisions: run, sample id, label, reviewer, time, blind (oldest first)."""
+    from overseer.store.runs import RunStore
+
     settings = load_settings(workspace=workspace)
     path = settings.workspace / "runs.sqlite"
     if not path.exists():

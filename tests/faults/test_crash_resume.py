@@ -46,11 +46,11 @@ def wait_until(check, proc: subprocess.Popen, timeout: float = 120) -> None:  # 
 
 
 def memory_state(ws: Path) -> tuple[int, list[str]]:
-    stats = overseer("memory", "stats", "--json", "-w", str(ws))
+    stats = overseer("memory", "stats", "--verify", "--json", "-w", str(ws))
     assert stats.returncode == 0, stats.stderr
     exported = overseer("memory", "export", "-w", str(ws))
     assert exported.returncode == 0, exported.stderr
-    return json.loads(stats.stdout)["count"], [json.loads(line)["id"] for line in exported.stdout.splitlines()]
+    return json.loads(stats.stdout)["indexed"], [json.loads(line)["id"] for line in exported.stdout.splitlines()]
 
 
 @pytest.mark.parametrize("kill_at_lines", [1, 4000])

@@ -77,8 +77,9 @@ def test_rm_export_rebuild_keep_the_same_cases(tmp_path: Path) -> None:
     assert [json.loads(line)["id"] for line in lines] == ids[2:]
     code, text = cli("memory", "rebuild", "-w", ws)
     assert code == 0 and "rebuilt the index: 4 cases, embedding wordllama" in text
-    stats = cli_json("memory", "stats", "--json", "-w", ws)
-    assert (stats["count"], stats["reviewed"]) == (4, 4) == (len(lines), len(lines))
+    stats = cli_json("memory", "stats", "--verify", "--json", "-w", ws)
+    assert (stats["indexed"], stats["indexed_reviewed"]) == (stats["count"], stats["reviewed"]) == (4, 4) == (
+        len(lines), len(lines))
     assert cli("memory", "export", "-w", ws)[1].splitlines() == lines
     # Removed cases stay removed after the rebuild, and come back only by seeding them again.
     assert cli_json("memory", "search", "Tell me about baking bread (part 0)", "--json", "-w", ws)[0]["id"] != ids[0]
@@ -119,7 +120,7 @@ def test_a_memory_refuses_another_embedding_with_a_clear_error(tmp_path: Path) -
     assert "added 2" in cli("seed", str(more), "--lock-timeout", "2", "-w", ws)[1]
     code, text = cli("memory", "rebuild", "--embedding", "no-such-model", "-w", ws)
     assert code == 2 and "unknown embedding 'no-such-model'" in text
-    assert cli_json("memory", "stats", "--json", "-w", ws)["count"] == 5  # a bad name drops nothing
+    assert cli_json("memory", "stats", "--verify", "--json", "-w", ws)["indexed"] == 5  # a bad name drops nothing
 
 
 class HashEmbedder:

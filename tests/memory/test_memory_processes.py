@@ -52,9 +52,9 @@ def test_two_seeders_at_once_leave_a_consistent_memory(tmp_path: Path) -> None:
         assert code == 0 or (code == 2 and "is being written by another overseer process" in stderr), stderr
         assert "Traceback" not in stderr
     assert ok and all("added 1500, updated 0, skipped 0 (unchanged), invalid 0" in r[1] for r in ok)
-    stats = json.loads(run("memory", "stats", "--json", "-w", ws).stdout)
+    stats = json.loads(run("memory", "stats", "--verify", "--json", "-w", ws).stdout)
     exported = run("memory", "export", "-w", ws).stdout.splitlines()
-    assert stats["count"] == len(exported) == 1500 * len(ok)
+    assert stats["indexed"] == stats["count"] == len(exported) == 1500 * len(ok)
     assert len({json.loads(line)["id"] for line in exported}) == len(exported)
 
 

@@ -1,0 +1,180 @@
+"""`overseer judge`: judge every sample of a file against the spec, with progress, resume and a summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from overseer.cli.options import (
+    Backend,
+    BaseUrl,
+    Concurrency,
+    IdField,
+    Judges,
+    LabelRule,
+    MaxClauses,
+    Model,
+    NoCache,
+    PromptField,
+    ReflectionBackend,
+    ResponseField,
+    SpecName,
+    Workspace,
+    err,
+    load_settings,
+    out,
+    parse_label_rule,
+)
+from overseer.cli.runs import render_summary
+from overseer.errors import OverseerError
+
+if TYPE_CHECKING:
+    from overseer.config import Settings
+    from overseer.run import JobOutcome, Tally
+
+
+def judge(
+    input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write one result per line here "  # noqa: UP045
+                                                   "\\[default: WORKSPACE/outputs/RUN.jsonl].")] = None,
+    spec: SpecName = None,
+    backend: Backend = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    judges: Judges = None,
+    rubric: Annotated[str, typer.Option(help="spec (labels against the spec) or betley (Betley et al. "
+                                        "alignment/coherence 0-100).")] = "spec",
+    concurrency: Concurrency = None,
+    max_clauses: MaxClauses = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run: the latest unfinished run "  # noqa: UP045
+                                                  "of INPUT, or --resume RUN.")] = None,
+    no_cache: NoCache = False,
+    limit: Annotated[Optional[int], typer.Option(help="Judge only the first N valid samples.")] = None,  # noqa: UP045
+    skip_invalid: Annotated[bool, typer.Option(help="Judge the valid records and write invalid ones to "
+                                               "OUT.errors.jsonl instead of stopping.")] = False,
+    prompt_field: PromptField = "prompt",
+    response_field: ResponseField = "response",
+    id_field: IdField = "id",
+    label_field: Annotated[Optional[str], typer.Option(help="Column with reference labels (samples that "  # noqa: UP045
+                                                       "disagree with it go to review).")] = None,
+    label_rule: LabelRule = "auto",
+    cascade: Annotated[Optional[float], typer.Option(help="Let the memory fast judge decide a sample alone when "  # noqa: UP045
+                                                     "its confidence reaches TAU (e.g. 0.9; see `overseer memory "
+                                                     "calibrate`). Those samples cost no LLM call.")] = None,
+    no_memory: Annotated[bool, typer.Option("--no-memory", help="Ignore the workspace's edge-case memory.")] = False,
+    learn: Annotated[bool, typer.Option("--learn", help="Continuous learning: every --learn-every labelled samples, "
+                                        "run one prompt-improvement round in the background; later samples use "
+                                        "the new prompt if it was accepted.")] = False,
+    learn_every: Annotated[Optional[int], typer.Option(help="Labels per improvement round \\[default: 20].")] = None,  # noqa: UP045,E501
+    reflection_backend: ReflectionBackend = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Judge every sample in INPUT; results go to the run store and OUT.jsonl. Ctrl-C or a crash can be
+    resumed with --resume: finished samples are neither re-judged nor re-billed."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from overseer.run import JobRequest, run_job
+    from overseer.samples_io import FieldMap
+
+    settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
+                             judges=judges.split() if judges else None, rubric=rubric, concurrency=concurrency,
+                             cache=False if no_cache else None, learn_every=learn_every,
+                             reflection_backend=reflection_backend, max_clauses=max_clauses)
+    fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
+                      label_rule=parse_label_rule(label_rule))
+    if cascade is not None and not 0.5 <= cascade <= 1.0:
+        raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
+    request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
+                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn)
+    progress = Progress(TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+                        console=err, transient=False, disable=as_json)
+    task = progress.add_task("judge", total=None, stats="")
+    state: dict[str, JobOutcome] = {}
+
+    def started(outcome: JobOutcome) -> None:
+        state["outcome"] = outcome
+        for note in outcome.notes:
+            err.print(f"[yellow]note:[/] {note}")
+        if outcome.resumed:
+            err.print(f"resuming {outcome.run_id}: {outcome.tally.done}/{outcome.tally.total} already judged"
+                      + (", repaired a torn last output line" if outcome.repaired_output else ""))
+        progress.update(task, total=outcome.tally.total, completed=outcome.tally.done)
+        progress.start()
+
+    def advanced(_result: object) -> None:
+        t = state["outcome"].tally
+        progress.update(task, completed=t.done, stats=_stats(t))
+
+    try:
+        outcome = run_job(request, settings, on_start=started, on_result=advanced,
+                          on_event=lambda msg: progress.console.print(msg, highlight=False))
+    except KeyboardInterrupt:
+        progress.stop()
+        run_id = state["outcome"].run_id if "outcome" in state else None
+        hint = f" --resume {run_id}" if run_id else " --resume"
+        err.print(f"\n[yellow]interrupted.[/] Finished samples are saved; continue with: overseer judge {input}{hint}")
+        raise typer.Exit(130) from None
+    finally:
+        if progress.live.is_started:  # stopping a bar that never started prints a stray blank line
+            progress.stop()
+    _print_summary(outcome, settings, as_json)
+
+
+
+
+def _stats(t: Tally) -> str:
+    return (f"tokens {t.input_tokens + t.output_tokens:,}  ${t.cost_usd:.4f}  errors {t.errors}  "
+            f"unscored {t.unscored}  review {t.queued}  retries {t.retries}")
+
+
+
+def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> None:
+    from overseer.report import agreement_by_version, summarize
+    from overseer.run import open_store
+
+    store = open_store(settings)
+    try:
+        results = list(store.results(outcome.run_id))
+        summary = summarize(results)
+        totals = store.totals(outcome.run_id)
+        per_version = agreement_by_version(store.samples(outcome.run_id), results)
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps({"run_id": outcome.run_id, "output": str(outcome.output),
+                                   "input_errors": outcome.input_errors, **summary.as_dict(), "totals": totals,
+                                   "agreement_by_prompt_version": per_version}))
+        return
+    if summary.n == 0:
+        out.print(f"run {outcome.run_id}: no samples to judge (empty input).")
+        return
+    render_summary(summary, totals)
+    if per_version:
+        table = Table(title="agreement with reference labels, by prompt version")
+        for column in ("prompt version", "n", "accuracy", "Cohen's κ"):
+            table.add_column(column)
+        for version, m in per_version.items():
+            kappa = "undefined" if m["kappa"] is None else f"{m['kappa']:.3f}"
+            table.add_row(version, str(m["n"]), f"{m['accuracy']:.3f}", kappa)
+        out.print(table)
+    out.print(f"run: {outcome.run_id}   output: {outcome.output}")
+    if outcome.errors_file:
+        out.print(f"[yellow]{outcome.input_errors} invalid record(s) written to {outcome.errors_file}[/]")
+    if summary.scripted:
+        from overseer.providers.scripted import synthetic_note
+
+        note = synthetic_note(f"{summary.scripted} of these verdicts are")
+        out.print(f"[yellow]{note}[/]")
