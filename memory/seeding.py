@@ -1,8 +1,8 @@
 """Read a seed file (JSONL, CSV or YAML) into EdgeCases, record by record.
 
 JSONL and CSV go through `overseer.samples_io.read_samples`, so a seed file is mapped with exactly the same column
-flags as `overseer judge`. YAML (a list of mappings, or a mapping with a `cases:` list) is parsed here, but its
-records still go through `load_rows` (nesting bound, column check, duplicate ids, `to_sample`). A bad record never
+flags as `overseer judge`. YAML (a list of mappings, or a mapping with a `cases:` list) is parsed and bounded in
+nesting here, and its records go through `load_rows` (column check, duplicate ids, `to_sample`). A bad record never
 stops the others: it becomes an InputError naming the file, line and field, and the caller adds the valid ones."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from overseer.errors import ConfigError, InputError
 from overseer.memory.store import case_id
-from overseer.records import MAX_NESTING, Row, loads_bounded, read_input_bytes
+from overseer.records import MAX_NESTING, Row, loads_bounded, nesting_error, read_input_bytes
 from overseer.samples_io import FieldMap, LoadResult, load_rows, read_samples
 from overseer.types import EdgeCase, Sample
 
@@ -131,7 +131,7 @@ def _yaml_rows(nodes: list[yaml.Node], records: list[Any], text: str, path: Path
         line = node.start_mark.line + 1
         raw = text[node.start_mark.index:node.end_mark.index][:2000]
         if isinstance(record, dict):
-            yield line, record, raw
+            yield line, nesting_error(record, path=path, line=line) or record, raw
         else:
             yield line, InputError("each case must be a mapping of column: value", path=str(path), line=line), raw
 

@@ -11,33 +11,31 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from overseer.errors import InputError
 
 MAX_NESTING = 32  # containers, the record itself included; real sample files use 2 or 3
 # (line, the record or why it is not one, the raw text of its lines). Every format reader yields these.
 Row = tuple[int, dict[str, Any] | InputError, str]
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a line as the csv module sees one, with its ending
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-@dataclass
-class Line:
-    number: int  # 1-based physical line
-    text: str  # with its line ending when the reader needs it (CSV)
-    undecodable: str | None = None  # why this line is not UTF-8; text then holds it backslash-escaped
-
-
-def read_input_bytes(path: Path) -> bytes:
-    """The whole file, or an InputError saying what the path is when it is not a readable regular file."""
+@contextmanager
+def open_input(path: Path) -> Iterator[BinaryIO]:
+    """The file opened for reading, or an InputError saying what the path is when it is not a regular file."""
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -51,6 +49,11 @@ def read_input_bytes(path: Path) -> bytes:
         os.close(fd)
         raise InputError(f"{_not_a_file(mode)}: give the path of a .jsonl or .csv file", path=str(path))
     with os.fdopen(fd, "rb") as f:
+        yield f
+
+
+def read_input_bytes(path: Path) -> bytes:
+    with open_input(path) as f:
         return f.read()
 
 
@@ -62,43 +65,69 @@ def _not_a_file(mode: int) -> str:
     return "is a device or socket, not a regular file"
 
 
-def read_lines(path: Path, *, keep_ends: bool) -> list[Line]:
-    """Physical lines, decoded one by one so one bad byte costs one record. keep_ends: split on \\r, \\n and
-    \\r\\n keeping them, as the csv module counts lines; otherwise split on \\n only, as JSONL does."""
-    data = _to_utf8(read_input_bytes(path), path)
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    pieces = data.splitlines(keepends=True) if keep_ends else data.split(b"\n")
-    if not keep_ends and pieces and pieces[-1] == b"":
-        pieces.pop()
-    lines = []
-    for number, piece in enumerate(pieces, start=1):
+def jsonl_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, text, why it is not UTF-8 or None), streaming the file; lines split on \n only."""
+    with open_input(path) as f:
+        decoded = _decode_marked(f, path)
+        source: BinaryIO = io.BytesIO(decoded) if decoded is not None else f
+        for number, piece in enumerate(source, start=1):
+            if number == 1:
+                piece = piece.removeprefix(codecs.BOM_UTF8)
+            piece = piece.removesuffix(b"\n")
+            try:
+                yield number, piece.decode("utf-8"), None
+            except UnicodeDecodeError as exc:
+                yield number, piece.decode("utf-8", "backslashreplace"), _undecodable(piece, exc)
+
+
+def csv_lines(path: Path) -> tuple[list[str], dict[int, str]]:
+    """(every physical line with its ending, {index: why that line is not UTF-8}). Lines split on \r, \n and
+    \r\n, as the csv module counts them; each line is decoded alone so one bad byte costs one record."""
+    with open_input(path) as f:
+        decoded = _decode_marked(f, path)
+        data = (decoded if decoded is not None else f.read()).removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:  # str.splitlines is the fast way, when no other character it treats as a line break is present
+        return text.splitlines(keepends=True) if not _OTHER_BREAKS.search(text) else _LINE.findall(text), {}
+    texts, bad = [], {}
+    for index, piece in enumerate(data.splitlines(keepends=True)):  # bytes split on exactly those three
         try:
-            lines.append(Line(number, piece.decode("utf-8")))
+            texts.append(piece.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            why = (f"not UTF-8: byte 0x{piece[exc.start]:02x} at column {exc.start + 1} (save the file as UTF-8, "
-                   "e.g. iconv -f latin1 -t utf-8)")
-            lines.append(Line(number, piece.decode("utf-8", "backslashreplace"), why))
-    return lines
+            texts.append(piece.decode("utf-8", "backslashreplace"))
+            bad[index] = _undecodable(piece, exc)
+    return texts, bad
 
 
-def _to_utf8(data: bytes, path: Path) -> bytes:
+def _undecodable(piece: bytes, exc: UnicodeDecodeError) -> str:
+    return (f"not UTF-8: byte 0x{piece[exc.start]:02x} at column {exc.start + 1} (save the file as UTF-8, e.g. "
+            "iconv -f latin1 -t utf-8)")
+
+
+def _decode_marked(f: BinaryIO, path: Path) -> bytes | None:
+    """The file re-encoded as UTF-8 when it is UTF-16 or UTF-32 with a byte-order mark; None for the UTF-8 path
+    (f is then back at its start)."""
+    head = f.read(4096)
+    f.seek(0)
     for bom, encoding in _BOMS:
-        if data.startswith(bom):
+        if head.startswith(bom):
+            data = f.read()
+            f.seek(0)
             try:
                 text = data.decode(encoding)  # the codec reads the mark for the byte order and drops it
             except UnicodeDecodeError:
-                break  # a UTF-8 file whose first line starts with those bytes: its line is reported below
-            if not text or any("\x00" < c < "\x80" for c in text[:4096]):  # real JSONL/CSV has ASCII punctuation
-                return text.encode("utf-8")
-            break
-    sample = data[:4096]
-    if len(sample) >= 16:
-        even, odd = sample[0::2].count(0), sample[1::2].count(0)
-        if min(even, odd) == 0 and max(even, odd) >= 0.75 * (len(sample) // 2):
+                return None  # a UTF-8 file whose first line starts with those bytes: that line is reported
+            # Real JSONL and CSV have ASCII punctuation; binary that happens to start with the mark does not.
+            return text.encode("utf-8") if not text or any("\x00" < c < "\x80" for c in text[:4096]) else None
+    if len(head) >= 16:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if min(even, odd) == 0 and max(even, odd) >= 0.75 * (len(head) // 2):
             raise InputError("looks like UTF-16 without a byte-order mark (every other byte is NUL): save it as "
                              "UTF-8", path=str(path), line=1)
-    return data
+    return None
 
 
 def nesting_error(value: Any, *, path: Path, line: int) -> InputError | None:
@@ -111,30 +140,33 @@ def nesting_error(value: Any, *, path: Path, line: int) -> InputError | None:
 
 
 def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
-    """Depth of nested dicts and lists (a scalar is 0), computed without recursion; stops at limit + 1."""
+    """Depth of nested dicts and lists (a scalar is 0), at most limit + 1: the walk stops there, so its
+    recursion is bounded and a value that contains itself counts as too deep. Shared values (YAML aliases)
+    are measured once."""
     if not isinstance(value, dict | list):
         return 0
-    depth: dict[int, int] = {}
-    stack: list[tuple[Any, bool]] = [(value, False)]
-    open_: set[int] = set()
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        children = [c for c in (node.values() if isinstance(node, dict) else node) if isinstance(c, dict | list)]
-        if done:
-            open_.discard(key)
-            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
-            if depth[key] > limit:
-                return limit + 1
-            continue
-        if key in depth:
-            continue
-        if key in open_ or len(open_) >= limit:  # a cycle, or already past the limit on this path
-            return limit + 1
-        open_.add(key)
-        stack.append((node, True))
-        stack.extend((c, False) for c in children if id(c) not in depth)
-    return depth[id(value)]
+    measured: dict[int, int] = {}
+
+    def depth(node: dict[Any, Any] | list[Any], room: int) -> int:
+        known = measured.get(id(node))
+        if known is None:
+            if room == 0:
+                raise _TooDeep
+            below = [depth(c, room - 1) for c in (node.values() if isinstance(node, dict) else node)
+                     if isinstance(c, dict | list)]
+            known = measured[id(node)] = 1 + max(below, default=0)
+        if known > room:
+            raise _TooDeep
+        return known
+
+    try:
+        return depth(value, limit)
+    except _TooDeep:
+        return limit + 1
+
+
+class _TooDeep(Exception):
+    """Unwinds the depth walk at the bound."""
 
 
 def loads_bounded(text: str) -> Any:
@@ -149,26 +181,29 @@ def loads_bounded(text: str) -> Any:
 
 
 def iter_jsonl(path: Path) -> Iterator[Row]:
-    for line in read_lines(path, keep_ends=False):
-        number, raw = line.number, line.text
-        if line.undecodable:
-            yield number, InputError(line.undecodable, path=str(path), line=number), raw
+    for number, raw, undecodable in jsonl_lines(path):
+        if undecodable:
+            yield number, InputError(undecodable, path=str(path), line=number), raw
             continue
         if not raw.strip():
             continue
         try:
-            record = loads_bounded(raw)
+            record = json.loads(raw)
         except json.JSONDecodeError as exc:
             yield number, InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", path=str(path),
                                      line=number), raw
             continue
-        except ValueError as exc:  # too deep; integers past 4300 digits
-            yield number, InputError(f"invalid JSON: {str(exc)[:100]}", path=str(path), line=number), raw
+        except (ValueError, RecursionError) as exc:  # integers past 4300 digits; nesting the parser cannot take
+            why = f"nested deeper than {MAX_NESTING} levels" if isinstance(exc, RecursionError) else str(exc)[:100]
+            yield number, InputError(f"invalid JSON: {why}", path=str(path), line=number), raw
             continue
         if not isinstance(record, dict):
             yield number, InputError("each line must be a JSON object", path=str(path), line=number), raw
             continue
-        yield number, record, raw
+        # Fewer brackets than the bound cannot nest past it: the walk is only needed for the rare other lines.
+        too_deep = (nesting_error(record, path=path, line=number)
+                    if raw.count("{") + raw.count("[") > MAX_NESTING else None)
+        yield number, too_deep or record, raw
 
 
 def iter_csv(path: Path) -> Iterator[Row]:
@@ -176,20 +211,20 @@ def iter_csv(path: Path) -> Iterator[Row]:
     restarts on the next line, so a stray quote never swallows the records after it."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # responses can be long
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    lines = read_lines(path, keep_ends=True)
+    texts, undecodable = csv_lines(path)
     header: list[str] | None = None
-    for first, last, cells in _csv_records(lines, delimiter):
-        raw = "".join(line.text for line in lines[first:last]).rstrip("\r\n")
-        number = lines[first].number
-        bad = next((line for line in lines[first:last] if line.undecodable), None)
+    for first, last, cells in _csv_records(texts, delimiter):
+        raw = "".join(texts[first:last]).rstrip("\r\n")
+        number = first + 1
+        bad = next((i for i in range(first, last) if i in undecodable), None) if undecodable else None
         if header is None:
-            if isinstance(cells, csv.Error) or bad:
-                problem = bad.undecodable if bad else f"malformed CSV: {cells}"
+            if isinstance(cells, csv.Error) or bad is not None:
+                problem = undecodable[bad] if bad is not None else f"malformed CSV: {cells}"
                 raise InputError(f"cannot read the header: {problem}", path=str(path), line=number)
             header = _header(cells, path, number)
-        elif bad:
-            where = f" on line {bad.number}" if bad.number != number else ""
-            yield number, InputError(f"{bad.undecodable}{where}", path=str(path), line=number), raw
+        elif bad is not None:
+            where = f" on line {bad + 1}" if bad != first else ""
+            yield number, InputError(f"{undecodable[bad]}{where}", path=str(path), line=number), raw
         elif isinstance(cells, csv.Error):
             yield number, InputError(f"malformed CSV: {cells}", path=str(path), line=number), raw
         elif len(cells) > len(header):
@@ -199,11 +234,10 @@ def iter_csv(path: Path) -> Iterator[Row]:
             yield number, dict(zip(header, cells, strict=False)), raw
 
 
-def _csv_records(lines: list[Line], delimiter: str) -> Iterator[tuple[int, int, list[str] | csv.Error]]:
+def _csv_records(texts: list[str], delimiter: str) -> Iterator[tuple[int, int, list[str] | csv.Error]]:
     """(index of the first line, index after the last, cells or the parse error), blank lines skipped. The first
     record is the header; a later one whose quoted cell spans lines and leaves it ragged is an error too (almost
     always an unclosed quote), and reading goes on from the line after the one the error started on."""
-    texts = [line.text for line in lines]
     width: int | None = None
     start = 0
     while start < len(texts):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from overseer.errors import InputError
-from overseer.records import Row, iter_csv, iter_jsonl, nesting_error
+from overseer.records import Row, iter_csv, iter_jsonl
 from overseer.types import LABELS, Label, Message, Sample
 
 LabelRule = Literal["auto", "betley"]
@@ -68,21 +68,21 @@ def read_samples(path: str | Path, fields: FieldMap, *, limit: int | None = None
 
 
 def load_rows(rows: Iterable[Row], fields: FieldMap, *, path: Path, limit: int | None = None) -> LoadResult:
-    """Records of any format → Samples: the one place that checks nesting, columns and duplicate ids."""
+    """Records of any format (each reader bounds their nesting) → Samples: the one place that checks columns and
+    duplicate ids."""
     samples: list[tuple[int, Sample]] = []
     errors: list[tuple[int, InputError, str]] = []
     first_line: dict[str, int] = {}
     columns: dict[str, None] = {}  # every column seen, in order of first appearance
+    records = 0
     for line, record, raw in rows:
         if limit is not None and len(samples) >= limit:
             break
         try:
             if isinstance(record, InputError):
                 raise record
+            records += 1
             columns.update(dict.fromkeys(map(str, record)))
-            too_deep = nesting_error(record, path=path, line=line)
-            if too_deep:
-                raise too_deep
             sample = to_sample(record, fields, path=str(path), line=line)
             if sample.id in first_line:
                 raise InputError(f"duplicate id {sample.id!r} (first seen on line {first_line[sample.id]})",
@@ -91,7 +91,7 @@ def load_rows(rows: Iterable[Row], fields: FieldMap, *, path: Path, limit: int |
             samples.append((line, sample))
         except InputError as exc:
             errors.append((line, exc, raw))
-    if columns:
+    if records:
         check_columns(fields, list(columns), path=path)
     return LoadResult(samples, errors)
 
@@ -104,7 +104,7 @@ def check_columns(fields: FieldMap, columns: list[str], *, path: Path) -> None:
             continue
         close = difflib.get_close_matches(column, columns, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        shown = ", ".join(repr(c) for c in columns[:40]) + (", ..." if len(columns) > 40 else "")
+        shown = ", ".join(repr(c) for c in columns[:40]) + (", ..." if len(columns) > 40 else "") or "none"
         raise InputError(f"no record has the column {column!r} ({flag}){hint}; columns found: {shown}",
                          path=str(path))
 

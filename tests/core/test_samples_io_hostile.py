@@ -264,6 +264,7 @@ def test_a_directory_as_input_says_it_is_a_directory(tmp_path: Path) -> None:
         read_samples(tmp_path / "data.jsonl", FieldMap())
 
 
+@pytest.mark.timeout(60)
 def test_a_fifo_as_input_says_so_and_never_blocks(tmp_path: Path) -> None:
     fifo = tmp_path / "in.jsonl"
     os.mkfifo(fifo)
