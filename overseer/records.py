@@ -226,7 +226,7 @@ def iter_csv(path: Path) -> Iterator[Row]:
             where = f" on line {bad + 1}" if bad != first else ""
             yield number, InputError(f"{undecodable[bad]}{where}", path=str(path), line=number), raw
         elif isinstance(cells, csv.Error):
-            yield number, InputError(f"malformed CSV: {cells}", path=str(path), line=number), raw
+            yield number, InputError(f"malformed CSV: {_explain(cells)}", path=str(path), line=number), raw
         elif len(cells) > len(header):
             yield number, InputError(f"{len(cells) - len(header)} more cells than the header has columns",
                                      path=str(path), line=number), raw
@@ -268,6 +268,15 @@ def _csv_records(texts: list[str], delimiter: str) -> Iterator[tuple[int, int, l
                 start = first + 1
                 break
             yield first, last, cells
+
+
+def _explain(error: csv.Error) -> str:
+    text = str(error)
+    if text == "unexpected end of data":
+        return "a quote opened on this line is never closed (unexpected end of data)"
+    if text.endswith("expected after '\"'"):
+        return f"a quoted cell ends mid-cell ({text}): inside a quoted cell, write a quote twice"
+    return text
 
 
 def _header(cells: list[str], path: Path, line: int) -> list[str]:

@@ -264,6 +264,7 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
     errors_file = None
     if errors:
         errors_file = output.with_suffix(".errors.jsonl")
+        errors_file.parent.mkdir(parents=True, exist_ok=True)  # the default outputs/ folder may not exist yet
         with errors_file.open("w", encoding="utf-8") as f:
             for line, message, raw in errors:
                 f.write(json.dumps({"line": line, "error": message, "raw": raw}) + "\n")

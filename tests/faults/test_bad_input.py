@@ -215,3 +215,14 @@ def test_a_directory_or_a_fifo_as_input_is_named_for_what_it_is(tmp_path: Path) 
     code, text = cli("judge", str(fifo), *ECHO, "-w", str(tmp_path / "ws"))
     assert code == 2 and f"{fifo}: is a named pipe (FIFO), not a file" in text, text
     assert time.monotonic() - started < 60  # returned, rather than waiting for a writer
+
+
+def test_skip_invalid_without_o_writes_the_errors_file_beside_the_default_output(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text('id,response\n1,fine\n2,"never closed\n3,fine\n')
+    code, text = cli("judge", str(data), *ECHO, "--skip-invalid", "-w", str(tmp_path / "ws"))
+    assert code == 0, text
+    (errors_file,) = (tmp_path / "ws" / "outputs").glob("*.errors.jsonl")
+    (error,) = read_jsonl(errors_file)
+    assert error["line"] == 3 and "a quote opened on this line is never closed" in error["error"]
+    assert error["raw"] == '2,"never closed'
