@@ -1,11 +1,12 @@
-"""Input files → raw records, one per line or CSV row, each with its physical line number and raw text.
+"""Input files → raw records, one per JSONL line or CSV row, each with its line number and raw text.
 
 Nothing here knows about samples: `samples_io` maps records to Samples with the column flags. The rules every
 format shares live here once: only a regular file is read (a directory, a FIFO or a device is named as such, and
 a FIFO is never opened in a way that could block); a UTF-8 byte-order mark is dropped; a UTF-16 or UTF-32 file
 that starts with its byte-order mark is decoded as such, while one without a mark (every other byte NUL) is
-refused; an undecodable UTF-8 line is an error on that line only; a record nested deeper than MAX_NESTING is an
-error on its line (deeper values break pydantic's JSON round trip in the run store, at about 200 levels)."""
+refused; an undecodable UTF-8 line is an error on its record only (no guessing at Latin-1); a record nested
+deeper than MAX_NESTING is an error on its line (deeper values break pydantic's JSON round trip in the run
+store, at about 200 levels); a CSV quoting error costs the line it starts on, and reading resumes after it."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ MAX_NESTING = 32  # containers, the record itself included; real sample files us
 # (line, the record or why it is not one, the raw text of its lines). Every format reader yields these.
 Row = tuple[int, dict[str, Any] | InputError, str]
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a line as the csv module sees one, with its ending
-_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # str.splitlines breaks there too
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
@@ -206,9 +207,10 @@ def iter_jsonl(path: Path) -> Iterator[Row]:
         yield number, too_deep or record, raw
 
 
-def iter_csv(path: Path) -> Iterator[Row]:
+def iter_csv(path: Path, header_out: list[str] | None = None) -> Iterator[Row]:
     """Rows as {column: cell}, each at the line it starts on. A quoting error costs its first line only: reading
-    restarts on the next line, so a stray quote never swallows the records after it."""
+    restarts on the next line, so a stray quote never swallows the records after it. header_out, when given,
+    receives the header's columns as soon as it is read (a short row lacks some, the file does not)."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # responses can be long
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     texts, undecodable = csv_lines(path)
@@ -222,6 +224,8 @@ def iter_csv(path: Path) -> Iterator[Row]:
                 problem = undecodable[bad] if bad is not None else f"malformed CSV: {cells}"
                 raise InputError(f"cannot read the header: {problem}", path=str(path), line=number)
             header = _header(cells, path, number)
+            if header_out is not None:
+                header_out.extend(header)
         elif bad is not None:
             where = f" on line {bad + 1}" if bad != first else ""
             yield number, InputError(f"{undecodable[bad]}{where}", path=str(path), line=number), raw

@@ -63,11 +63,13 @@ def read_samples(path: str | Path, fields: FieldMap, *, limit: int | None = None
     """Read every record; duplicate ids are errors naming both lines. Never raises for a bad record; raises
     InputError when the file cannot be read at all or a column the fields name is in no record."""
     path = Path(path)
-    rows = iter_csv(path) if path.suffix.lower() in (".csv", ".tsv") else iter_jsonl(path)
-    return load_rows(rows, fields, path=path, limit=limit)
+    header: list[str] = []  # filled by the CSV reader as it starts
+    rows = iter_csv(path, header) if path.suffix.lower() in (".csv", ".tsv") else iter_jsonl(path)
+    return load_rows(rows, fields, path=path, limit=limit, header=header)
 
 
-def load_rows(rows: Iterable[Row], fields: FieldMap, *, path: Path, limit: int | None = None) -> LoadResult:
+def load_rows(rows: Iterable[Row], fields: FieldMap, *, path: Path, limit: int | None = None,
+              header: list[str] | None = None) -> LoadResult:
     """Records of any format (each reader bounds their nesting) → Samples: the one place that checks columns and
     duplicate ids."""
     samples: list[tuple[int, Sample]] = []
@@ -91,8 +93,8 @@ def load_rows(rows: Iterable[Row], fields: FieldMap, *, path: Path, limit: int |
             samples.append((line, sample))
         except InputError as exc:
             errors.append((line, exc, raw))
-    if records:
-        check_columns(fields, list(columns), path=path)
+    if records or header:
+        check_columns(fields, list(dict.fromkeys([*(header or []), *columns])), path=path)
     return LoadResult(samples, errors)
 
 

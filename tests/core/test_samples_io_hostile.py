@@ -151,6 +151,16 @@ def test_control_a_column_missing_from_some_records_keeps_per_record_errors(tmp_
     assert ids(result) == ["a"] and [(line, e.field) for line, e, _ in result.errors] == [(2, "uid")]
 
 
+def test_a_csv_header_counts_even_when_every_row_is_short(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("id,prompt,response\n1,q\n")
+    (line, error, _), = read_samples(path, FieldMap()).errors
+    assert line == 2 and error.field == "response" and "missing response field" in str(error)
+    path.write_text("id,prompt,response\n")
+    with pytest.raises(InputError, match="no record has the column 'questoin'.*'id', 'prompt', 'response'"):
+        read_samples(path, FieldMap(prompt="questoin"))
+
+
 def test_a_file_with_no_records_at_all_is_not_a_column_error(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text("not json\n[1]\n")
