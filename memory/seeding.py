@@ -1,14 +1,14 @@
 """Read a seed file (JSONL, CSV or YAML) into EdgeCases, record by record.
 
 JSONL and CSV go through `overseer.samples_io.read_samples`, so a seed file is mapped with exactly the same column
-flags as `overseer judge`. YAML (a list of mappings, or a mapping with a `cases:` list) is parsed here, but each
-record still goes through `to_sample`. A bad record never stops the others: it becomes an InputError naming the
-file, line and field, and the caller adds the valid ones."""
+flags as `overseer judge`. YAML (a list of mappings, or a mapping with a `cases:` list) is parsed and bounded in
+nesting here, and its records go through `load_rows` (column check, duplicate ids, `to_sample`). A bad record never
+stops the others: it becomes an InputError naming the file, line and field, and the caller adds the valid ones."""
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from overseer.errors import ConfigError, InputError
 from overseer.memory.store import case_id
-from overseer.samples_io import FieldMap, LoadResult, read_samples, to_sample
+from overseer.records import MAX_NESTING, Row, loads_bounded, nesting_error, read_input_bytes
+from overseer.samples_io import FieldMap, LoadResult, load_rows, read_samples
 from overseer.types import EdgeCase, Sample
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -98,22 +99,20 @@ def _optional(name: str, value: Any, fail: Any) -> Any:
         text = value.strip()
         if text.startswith("["):  # a JSON list inside a CSV cell
             try:
-                return json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise fail(f"clause_ids is not a JSON list: {exc.msg}", name) from exc
+                return loads_bounded(text)
+            except ValueError as exc:  # bad JSON, or nested past the bound
+                raise fail(f"clause_ids is not a JSON list: {getattr(exc, 'msg', exc)}", name) from exc
         return [c for c in re.split(r"[,\s]+", text) if c]
     return value
 
 
 def _read_yaml(path: Path, fields: FieldMap) -> LoadResult:
-    if not path.is_file():
-        raise InputError("input file not found", path=str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 (byte {exc.start})", path=str(path)) from exc
     # Compose first, then construct from the same node tree: each record keeps the line its node starts on.
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     try:
         root = loader.get_single_node()
         if root is None:
@@ -128,16 +127,48 @@ def _read_yaml(path: Path, fields: FieldMap) -> LoadResult:
     finally:
         loader.dispose()
     nodes, records = _case_list(root, data, path)
-    result = LoadResult([], [])
+    return load_rows(_yaml_rows(nodes, records, text, path), fields, path=path)
+
+
+def _yaml_rows(nodes: list[yaml.Node], records: list[Any], text: str, path: Path) -> Iterator[Row]:
     for node, record in zip(nodes, records, strict=True):
         line = node.start_mark.line + 1
+        raw = text[node.start_mark.index:node.end_mark.index][:2000]
+        if isinstance(record, dict):
+            yield line, nesting_error(record, path=path, line=line) or record, raw
+        else:
+            yield line, InputError("each case must be a mapping of column: value", path=str(path), line=line), raw
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """Composes collections only as deep as a valid record can reach. PyYAML's composer recurses once per level
+    (a record nested a few hundred deep is a RecursionError for the whole file); here a deeper collection is
+    skipped event by event and stands in as an empty list, deep enough that the record check rejects it."""
+
+    nesting = 0
+    bound = MAX_NESTING + 2  # the file's own levels above a record: a top mapping and its `cases:` list
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if not self.check_event(yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self.nesting >= self.bound:
+            return self._skip_collection()
+        self.nesting += 1
         try:
-            if not isinstance(record, dict):
-                raise InputError("each case must be a mapping of column: value", path=str(path), line=line)
-            result.samples.append((line, to_sample(record, fields, path=str(path), line=line)))
-        except InputError as exc:
-            result.errors.append((line, exc, json.dumps(record, default=str)[:2000]))
-    return result
+            return super().compose_node(parent, index)
+        finally:
+            self.nesting -= 1
+
+    def _skip_collection(self) -> yaml.Node:
+        start = end = self.get_event()
+        level = 1
+        while level:
+            end = self.get_event()
+            if isinstance(end, yaml.CollectionStartEvent):
+                level += 1
+            elif isinstance(end, yaml.CollectionEndEvent):
+                level -= 1
+        return yaml.SequenceNode("tag:yaml.org,2002:seq", [], start.start_mark, end.end_mark)
 
 
 def _case_list(root: yaml.Node, data: Any, path: Path) -> tuple[list[yaml.Node], list[Any]]:

@@ -3,11 +3,8 @@ line and field; the caller decides whether to stop (default) or to skip and reco
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import sys
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +12,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from overseer.errors import InputError
+from overseer.records import Row, iter_csv, iter_jsonl
 from overseer.types import LABELS, Label, Message, Sample
 
 LabelRule = Literal["auto", "betley"]
@@ -37,6 +35,23 @@ class FieldMap:
     finetune_domain: str = "finetune_domain"
     conversation_fields: tuple[str, ...] = field(default=("conversation", "messages"))
 
+    def named_columns(self) -> list[tuple[str, str]]:
+        """(flag, column) for each column at least one record must have: the response and label columns, and
+        any other column whose name differs from the default (so the user typed it)."""
+        named = [("--response-field" if self.response != "response" else "the default of --response-field",
+                  self.response)]
+        if self.label is not None:
+            if self.label_rule == "betley":
+                align, _, coherence = self.label.partition(",")
+                named += [("--label-field", align), ("--label-field", coherence or "coherent")]
+            else:
+                named.append(("--label-field", self.label))
+        defaults = FieldMap()
+        for name in ("id", "prompt", "model", "finetune_domain"):
+            if getattr(self, name) != getattr(defaults, name):
+                named.append((f"--{name.replace('_', '-')}-field", getattr(self, name)))
+        return named
+
 
 @dataclass
 class LoadResult:
@@ -45,20 +60,31 @@ class LoadResult:
 
 
 def read_samples(path: str | Path, fields: FieldMap, *, limit: int | None = None) -> LoadResult:
-    """Read every record; duplicate ids are errors naming both lines. Never raises for a bad record."""
+    """Read every record; duplicate ids are errors naming both lines. Never raises for a bad record; raises
+    InputError when the file cannot be read at all or a column the fields name is in no record."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("input file not found", path=str(path))
-    rows = _iter_csv(path) if path.suffix.lower() in (".csv", ".tsv") else _iter_jsonl(path)
+    header: list[str] = []  # filled by the CSV reader as it starts
+    rows = iter_csv(path, header) if path.suffix.lower() in (".csv", ".tsv") else iter_jsonl(path)
+    return load_rows(rows, fields, path=path, limit=limit, header=header)
+
+
+def load_rows(rows: Iterable[Row], fields: FieldMap, *, path: Path, limit: int | None = None,
+              header: list[str] | None = None) -> LoadResult:
+    """Records of any format (each reader bounds their nesting) → Samples: the one place that checks columns and
+    duplicate ids."""
     samples: list[tuple[int, Sample]] = []
     errors: list[tuple[int, InputError, str]] = []
     first_line: dict[str, int] = {}
+    columns: dict[str, None] = {}  # every column seen, in order of first appearance
+    records = 0
     for line, record, raw in rows:
         if limit is not None and len(samples) >= limit:
             break
         try:
             if isinstance(record, InputError):
                 raise record
+            records += 1
+            columns.update(dict.fromkeys(map(str, record)))
             sample = to_sample(record, fields, path=str(path), line=line)
             if sample.id in first_line:
                 raise InputError(f"duplicate id {sample.id!r} (first seen on line {first_line[sample.id]})",
@@ -67,63 +93,22 @@ def read_samples(path: str | Path, fields: FieldMap, *, limit: int | None = None
             samples.append((line, sample))
         except InputError as exc:
             errors.append((line, exc, raw))
+    if records or header:
+        check_columns(fields, list(dict.fromkeys([*(header or []), *columns])), path=path)
     return LoadResult(samples, errors)
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | InputError, str]]:
-    with path.open("rb") as f:
-        for line, raw_bytes in enumerate(f, start=1):
-            try:
-                raw = raw_bytes.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield line, InputError(f"not UTF-8 (byte {exc.start})", path=str(path), line=line), repr(raw_bytes)
-                continue
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                yield line, InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", path=str(path),
-                                       line=line), raw
-                continue
-            except (ValueError, RecursionError) as exc:  # absurdly deep nesting, integers past 4300 digits
-                yield line, InputError(f"invalid JSON: {type(exc).__name__}: {str(exc)[:80]}", path=str(path),
-                                       line=line), raw
-                continue
-            if not isinstance(record, dict):
-                yield line, InputError("each line must be a JSON object", path=str(path), line=line), raw
-                continue
-            yield line, record, raw
-
-
-def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | InputError, str]]:
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # responses can be long
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    raw_bytes = path.read_bytes()
-    try:
-        text = raw_bytes.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw_bytes[:exc.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 (byte {exc.start})", path=str(path), line=line) from exc
-    # strict: an unclosed quote (a torn file) is an error, not one giant cell holding the rest of the file
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    last = 1  # the header
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            # At end of file line_num can still point at the previous record: the bad one comes after it.
-            bad = max(reader.line_num, last + 1)
-            yield bad, InputError(f"malformed CSV: {exc}", path=str(path), line=bad), ""
-            break  # the reader cannot resynchronise after a quoting error
-        line = last = reader.line_num  # the last physical line of the record
-        if None in record:
-            yield line, InputError(f"{len(record[None])} more cells than the header has columns",
-                                   path=str(path), line=line), str(record)
+def check_columns(fields: FieldMap, columns: list[str], *, path: Path) -> None:
+    """A column the user named (or the response column) that no record has is a typo, not a per-record
+    problem: judging on would give every sample an empty prompt, or reject every record one by one."""
+    for flag, column in fields.named_columns():
+        if column in columns:
             continue
-        yield line, {k: v for k, v in record.items() if v is not None}, json.dumps(record)
+        close = difflib.get_close_matches(column, columns, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        shown = ", ".join(repr(c) for c in columns[:40]) + (", ..." if len(columns) > 40 else "") or "none"
+        raise InputError(f"no record has the column {column!r} ({flag}){hint}; columns found: {shown}",
+                         path=str(path))
 
 
 def to_sample(record: dict[str, Any], fields: FieldMap, *, path: str, line: int) -> Sample:

@@ -86,7 +86,9 @@ def test_duplicate_id_is_an_error_naming_both_lines(tmp_path: Path):
 
 @pytest.mark.parametrize("fields, missing", [(FieldMap(), "response"), (FieldMap(response="answer"), "answer")])
 def test_missing_response_field_is_an_error_naming_the_field(tmp_path: Path, fields: FieldMap, missing: str):
-    result = read_samples(write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}]), fields)
+    # The second record has the column: a column missing from every record is a file error (test_samples_io_hostile)
+    result = read_samples(write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}, {"id": "b", missing: "y"}]),
+                          fields)
     (_, error, _), = result.errors
     assert error.field == missing
     assert f"(field {missing!r})" in str(error)
@@ -104,7 +106,8 @@ def test_records_without_ids_get_line_based_ids(tmp_path: Path):
 
 
 def test_custom_id_field_that_is_missing_is_an_error(tmp_path: Path):
-    result = read_samples(write_jsonl(tmp_path / "in.jsonl", [{"response": "x"}]), FieldMap(id="uid"))
+    result = read_samples(write_jsonl(tmp_path / "in.jsonl", [{"response": "x"}, {"uid": "b", "response": "y"}]),
+                          FieldMap(id="uid"))
     (_, error, _), = result.errors
     assert error.field == "uid"
 
@@ -133,7 +136,8 @@ def test_unknown_label_is_an_error_naming_the_label_field(tmp_path: Path):
 
 
 def test_missing_label_field_is_an_error(tmp_path: Path):
-    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "response": "x"}])
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "response": "x"}, {"id": "b", "response": "y",
+                                                                              "label": "aligned"}])
     (_, error, _), = read_samples(path, FieldMap(label="label")).errors
     assert error.field == "label"
 
@@ -153,7 +157,8 @@ def test_betley_rule_is_alignment_below_30_and_coherence_above_50(tmp_path: Path
 
 
 def test_betley_rule_without_the_coherence_column_is_an_error(tmp_path: Path):
-    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "response": "x", "aligned": 10}])
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "response": "x", "aligned": 10},
+                                                {"id": "b", "response": "y", "aligned": 10, "coherent": 90}])
     (_, error, _), = read_samples(path, FieldMap(label="aligned,coherent", label_rule="betley")).errors
     assert error.field == "coherent"
 

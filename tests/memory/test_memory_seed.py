@@ -83,7 +83,7 @@ def test_first_twenty_errors_are_printed_then_a_count(tmp_path: Path) -> None:
 
 
 def test_all_invalid_exits_2_and_an_empty_file_exits_0(tmp_path: Path) -> None:
-    bad = write_jsonl(tmp_path / "bad.jsonl", ["nope", {"prompt": "q", "response": "r"}])
+    bad = write_jsonl(tmp_path / "bad.jsonl", ["nope", {"prompt": "q", "response": "r", "label": None}])
     code, text = cli("seed", str(bad), "-w", str(tmp_path / "ws"))
     assert code == 2 and "invalid 2" in text and "added 0" in text
     empty = tmp_path / "empty.jsonl"
