@@ -18,6 +18,7 @@ from overseer.console import err, out
 from overseer.errors import AuthenticationError, OverseerError
 from overseer.report import RunSummary, agreement, agreement_by_version, plot, summarize
 from overseer.run import JobOutcome, JobRequest, Tally, open_store, run_job
+from overseer.run_config import judges_shown
 from overseer.samples_io import FieldMap, read_samples
 from overseer.samples_io import LabelRule as LabelRuleName
 from overseer.spec import load_spec
@@ -60,8 +61,8 @@ def judge(
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server (vLLM, Ollama, llama.cpp).")] = None,  # noqa: UP045,E501
     judges: Annotated[Optional[str], typer.Option(help="Several judges, space-separated backend specs, each "  # noqa: UP045
                                                   "optionally BACKEND@MODEL, e.g. 'openai@gpt-4o anthropic'.")] = None,
-    rubric: Annotated[str, typer.Option(help="spec (labels against the spec) or betley (Betley et al. "
-                                        "alignment/coherence 0-100).")] = "spec",
+    rubric: Annotated[Optional[str], typer.Option(help="spec (labels against the spec) or betley (Betley et al. "  # noqa: UP045
+                                                  "alignment/coherence 0-100) \\[default: spec].")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].")] = None,  # noqa: UP045
     max_clauses: MaxClauses = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run: the latest unfinished run "  # noqa: UP045
@@ -100,7 +101,10 @@ def judge(
     if cascade is not None and not 0.5 <= cascade <= 1.0:
         raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
-                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn)
+                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn,
+                         flags={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
+                                                  "judges": judges.split() if judges else None,
+                                                  "rubric": rubric}.items() if v is not None})
     progress = Progress(TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
                         console=err, transient=False, disable=as_json)
@@ -124,12 +128,12 @@ def judge(
     try:
         outcome = run_job(request, settings, on_start=started, on_result=advanced,
                           on_event=lambda msg: progress.console.print(msg, highlight=False))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (run.Terminated)
         progress.stop()
         run_id = state["outcome"].run_id if "outcome" in state else None
         hint = f" --resume {run_id}" if run_id else " --resume"
         err.print(f"\n[yellow]interrupted.[/] Finished samples are saved; continue with: overseer judge {input}{hint}")
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + getattr(exc, "signum", 2)) from None
     finally:
         progress.stop()
     _print_summary(outcome, settings, as_json)
@@ -312,7 +316,7 @@ def runs_show(run: Annotated[str, typer.Argument(help="Run id (see `overseer run
     out.print(f"[bold]{info.id}[/]  {info.status}  created {info.created_at[:19]}")
     out.print(f"input: {info.input_path}   output: {info.output_path}")
     out.print(f"judged {info.n_results} of {info.n_inputs}; {info.n_input_errors} invalid input record(s)")
-    out.print(f"judges: {' '.join(info.config.get('judges') or [info.config.get('backend') or 'auto'])}   "
+    out.print(f"judges: {judges_shown(info.config)}   "
               f"rubric: {info.config.get('rubric')}   prompt versions: {summary.by_prompt_version}")
     if summary.n:
         _render_summary(summary, totals)
