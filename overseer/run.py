@@ -434,9 +434,9 @@ def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnS
     job = prepare(request, settings, store, Tally())
     run_id, outcome, output, tally = job.run_id, job.outcome, job.output, job.outcome.tally
     try:
-        if output.damaged:
+        if damaged := output.damaged:
             rebuilt = output.rebuild(store.results(run_id))
-            outcome.notes.append(f"{output.path} {output.damaged}; rebuilt it from the run store (the source of "
+            outcome.notes.append(f"{output.path} {damaged}; rebuilt it from the run store (the source of "
                                  f"truth): {rebuilt} result(s)")
         outcome.repaired_output = output.repaired
         outcome.recovered = sync_output(store, run_id, output)
