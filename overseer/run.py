@@ -277,8 +277,10 @@ def default_output(settings: Settings, run_id: str) -> Path:
     return settings.workspace / "outputs" / f"{run_id}.jsonl"
 
 
-def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tally) -> Prepared:
-    """Create the run, or find the one to resume, and open its output file (locked)."""
+def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tally,
+            on_created: Callable[[str], None] = lambda _run_id: None) -> Prepared:
+    """Create the run (`on_created` hears its id at once), or find the one to resume, and open its output file
+    (locked)."""
     if request.resume:
         return _resume(request, settings, store, tally)
     loaded = read_samples(request.input_path, request.fields, limit=request.limit)
@@ -301,6 +303,7 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
     input_key, input_sha256 = inputs[0]["path"], inputs[0]["sha256"]
     run_id = store.create_run(input_path=input_key, input_sha256=input_sha256, output_path=None,
                               config=config)
+    on_created(run_id)
     output = request.output or default_output(settings, run_id)
     store.db.execute("UPDATE runs SET output_path = ? WHERE id = ?", (str(output.resolve()), run_id))
     errors = [(line, str(err), raw) for line, err, raw in loaded.errors]
@@ -431,7 +434,13 @@ def run_job(request: JobRequest, settings: Settings, *,
 def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnSigterm,
          on_start: Callable[[JobOutcome], None] | None, on_result: Callable[[SampleResult], None] | None,
          on_event: Callable[[str], None] | None) -> JobOutcome:
-    job = prepare(request, settings, store, Tally())
+    created: list[str] = []
+    try:
+        job = prepare(request, settings, store, Tally(), on_created=created.append)
+    except BaseException:
+        if created:  # stopped after the run was created: it is as resumable as any interrupted run
+            store.set_status(created[0], "interrupted")
+        raise
     run_id, outcome, output, tally = job.run_id, job.outcome, job.output, job.outcome.tally
     try:
         if damaged := output.damaged:
@@ -476,15 +485,14 @@ def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnS
                     await judge.provider.aclose()
 
         store.set_status(run_id, "running")
-        try:
-            if pending:
-                asyncio.run(judge_all())
-        except BaseException as exc:
-            store.set_status(run_id, "interrupted")
-            if sigterm.received and not isinstance(exc, Terminated):
-                raise Terminated() from None  # the loop's main task was cancelled by SIGTERM
-            raise
-        store.set_status(run_id, "finished")
-        return outcome
+        if pending:
+            asyncio.run(judge_all())
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a 401, a bug: whatever stopped it, the run can be resumed
+        store.set_status(run_id, "interrupted")
+        if sigterm.received and not isinstance(exc, Terminated):
+            raise Terminated() from None  # the loop's main task was cancelled by SIGTERM
+        raise
     finally:
         output.close()
+    store.set_status(run_id, "finished")
+    return outcome
