@@ -55,7 +55,7 @@ async def full_graph(samples: list[Sample], latency: float, concurrency: int, wo
     ctx = RunContext(run_id=run_id, samples={s.id: s for s in samples},
                      judges=build_judges(settings, spec, store, tally, samples),
                      selector=ClauseSelector(spec, settings.max_clauses), store=store)
-    output = OutputFile(workspace / "out.jsonl")
+    output = OutputFile(workspace / "out.jsonl", run_id, fresh=True)
 
     def on_result(result):  # type: ignore[no-untyped-def]
         tally.add(result)

@@ -1,18 +1,23 @@
 """One `overseer judge` job, without any terminal UI: prepare or resume a run, the output file, the concurrency
 driver and the tally. Every sample goes through the judge graph with at most C calls in flight; each result is
-committed to the run store, then appended to the output JSONL. A run can be resumed after Ctrl-C or kill -9.
-The CLI wraps this with progress and a summary."""
+committed to the run store, then appended to the output JSONL. A run can be resumed after Ctrl-C, SIGTERM or
+kill -9, with the settings it recorded when it started (run_config.py). The CLI wraps this with progress and a
+summary."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import fcntl
 import json
-from collections.abc import Callable, Sequence
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from overseer import run_config
 from overseer.clauses import ClauseSelector
 from overseer.config import Settings
 from overseer.errors import ConfigError, InputError, RunError
@@ -25,12 +30,13 @@ from overseer.providers import choose_backend, is_scripted, make_provider
 from overseer.providers.base import GenerationParams
 from overseer.providers.retry import RetryPolicy
 from overseer.providers.scripted import Script
+from overseer.run_config import file_sha256, input_record
 from overseer.samples_io import FieldMap, read_samples
 from overseer.spec import load_spec
 from overseer.store import open_store as open_workspace_store
 from overseer.store.runs import RunStore, new_run_id
 from overseer.store.secret import workspace_secret
-from overseer.types import Sample, SampleResult, Spec
+from overseer.types import PromptVersion, Sample, SampleResult, Spec
 
 
 @dataclass
@@ -64,11 +70,13 @@ class Tally:
 
 
 def build_judges(settings: Settings, spec: Spec, store: RunStore | None,
-                 tally: Tally | None = None, samples: Sequence[Sample] = ()) -> dict[str, Judge]:
-    """One judge per backend spec in --judges (or the single chosen backend). `samples` are the ones about to be
-    judged: a scripted backend is given their reference labels and metadata here, never in a call."""
+                 tally: Tally | None = None, samples: Sequence[Sample] = (),
+                 prompt: PromptVersion | None = None) -> dict[str, Judge]:
+    """One judge per backend spec in --judges (or the single chosen backend), all with `prompt` (default: the
+    rubric's current one). `samples` are the ones about to be judged: a scripted backend is given their reference
+    labels and metadata here, never in a call."""
     backends = settings.judges or [choose_backend(settings)]
-    prompt = betley_prompt() if settings.rubric == "betley" else PromptStore(settings.workspace).active()
+    prompt = prompt or judge_prompt(settings)
     judge_class = BetleyJudge if settings.rubric == "betley" else Judge
     key = workspace_secret(settings.workspace)
     params = GenerationParams(temperature=settings.temperature, max_tokens=settings.max_tokens)
@@ -88,35 +96,76 @@ def build_judges(settings: Settings, spec: Spec, store: RunStore | None,
 
 
 class OutputFile:
-    """The output JSONL. On open it repairs a torn last line (a crash mid-write) and learns which ids it holds."""
+    """The output JSONL: a copy of the run's results, whose source of truth is the run store. Open, it holds an
+    exclusive flock, so a second live run (or resume) writing the same file is refused; the kernel releases the
+    lock when the process exits, crash included. `fresh` empties the file (a new run); otherwise a torn last line
+    (a crash mid-write) is cut, and a damaged line anywhere else is reported in `damaged` for `rebuild`."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, run_id: str, *, fresh: bool) -> None:
+        self.path, self.run_id = path, run_id
         self.ids: set[str] = set()
-        self.repaired = False
-        if path.exists():
-            data = path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                cut = data.rfind(b"\n") + 1
-                with path.open("r+b") as f:
-                    f.truncate(cut)
-                self.repaired = True
-                data = data[:cut]
-            for line in data.splitlines():
-                if line.strip():
-                    self.ids.add(json.loads(line)["sample_id"])
-        self.handle = path.open("a", encoding="utf-8")
+        self.repaired = False  # a torn last line was cut
+        self.replaced = False  # a fresh run emptied a file that held results
+        self.damaged: str | None = None  # "line N: why", the first line that is not one of this run's results
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = path.open("a+b")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise RunError(f"{path} is being written by another overseer run; wait for it to finish (or stop it), "
+                           "or pass another -o file") from None
+        if fresh:
+            self.replaced = self.handle.seek(0, os.SEEK_END) > 0
+            self.handle.truncate(0)
+        else:
+            self._load()
+
+    def _load(self) -> None:
+        self.handle.seek(0)
+        data = self.handle.read()
+        if data and not data.endswith(b"\n"):
+            data = data[:data.rfind(b"\n") + 1]
+            self.handle.truncate(len(data))
+            self.repaired = True
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            problem = self._problem(line)
+            if problem is not None:
+                self.damaged = self.damaged or f"line {number}: {problem}"
+                continue
+            self.ids.add(json.loads(line)["sample_id"])
+
+    def _problem(self, line: bytes) -> str | None:
+        try:
+            record = json.loads(line)
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+            return f"not JSON ({exc})"
+        if not isinstance(record, dict) or not isinstance(record.get("sample_id"), str):
+            return "not a result (no sample_id)"
+        if record.get("run_id") != self.run_id:
+            return f"a result of another run ({record.get('run_id')!r})"
+        return None
+
+    def rebuild(self, results: Iterable[SampleResult]) -> int:
+        """Rewrite the file from the run store (in place: the lock stays on this inode). Returns the line count."""
+        self.handle.truncate(0)
+        self.ids.clear()
+        for result in results:
+            self.write(result)
+        self.damaged = None
+        return len(self.ids)
 
     def write(self, result: SampleResult) -> None:
         if result.sample_id in self.ids:
             return
-        self.handle.write(result.model_dump_json() + "\n")
+        self.handle.write(result.model_dump_json().encode("utf-8") + b"\n")
         self.handle.flush()
         self.ids.add(result.sample_id)
 
     def close(self) -> None:
-        self.handle.close()
+        self.handle.close()  # releases the lock
 
 
 def group_size(concurrency: int) -> int:
@@ -129,8 +178,8 @@ def group_size(concurrency: int) -> int:
 
 async def judge_samples(ctx: RunContext, pending: list[str], concurrency: int,
                         on_result: Callable[[SampleResult], None]) -> None:
-    """Run the graph over the pending samples with at most `concurrency` model calls in flight.
-    A 401 stops everything (it would fail for every sample)."""
+    """Run the graph over the pending samples with at most `concurrency` model calls in flight; each result is
+    reported once the graph has committed it. A 401 stops everything (it would fail for every sample)."""
     gate = asyncio.Semaphore(concurrency)
     for judge in ctx.judges.values():
         judge.gate = gate
@@ -145,9 +194,10 @@ async def judge_samples(ctx: RunContext, pending: list[str], concurrency: int,
                 group = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            await graph.ainvoke({"sample_ids": group}, context=ctx)
-            for sample_id in group:
-                on_result(ctx.results.pop(sample_id))
+            out = await graph.ainvoke({"sample_ids": group}, context=ctx)
+            by_id = {r.sample_id: r for r in out["results"]}
+            for sample_id in group:  # in input order: record and queue_review ran side by side
+                on_result(by_id[sample_id])
 
     workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, max(queue.qsize(), 1)))]
     try:
@@ -159,37 +209,15 @@ async def judge_samples(ctx: RunContext, pending: list[str], concurrency: int,
         raise
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def sync_output(store: RunStore, run_id: str, output: OutputFile) -> int:
-    """Append results the store committed but the output never got (a crash between the two). Returns count."""
+    """Append results the store committed but the output never got (a crash between the two, or a resume into
+    another file). Returns the count."""
     added = 0
     for result in store.results(run_id):
         if result.sample_id not in output.ids:
             output.write(result)
             added += 1
     return added
-
-
-def check_resumable(store: RunStore, run_id: str, input_path: str | None) -> None:
-    run = store.get_run(run_id)
-    if input_path is not None and run.input_path not in (None, input_path):
-        raise RunError(f"run {run_id} judged {run.input_path}, not {input_path}")
-    if run.status == "finished":
-        raise RunError(f"run {run_id} already finished; nothing to resume (see `overseer runs show {run_id}`)")
-    if run.n_inputs == 0:
-        raise RunError(f"run {run_id} has no samples (it was interrupted while being created); judge the input "
-                       "again without --resume")
-
-
-def pending_ids(samples: list[Sample], finished: set[str]) -> list[str]:
-    return [s.id for s in samples if s.id not in finished]
 
 
 @dataclass
@@ -204,6 +232,9 @@ class JobRequest:
     use_memory: bool = True  # retrieve reviewed edge cases and let the fast judge vote, if a memory exists
     cascade: float | None = None  # let the memory decide alone when its confidence reaches this
     learn: bool = False  # run an improvement round every settings.learn_every labelled samples
+    # The judge flags typed on this command (backend, model, base_url, judges, rubric), as opposed to env and
+    # config.toml: a resume refuses those that contradict the run's recorded settings.
+    flags: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -219,43 +250,63 @@ class JobOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Prepared:
+    """What a job judges, and with what: a new run's or a resumed run's recorded settings."""
+
+    run_id: str
+    outcome: JobOutcome
+    samples: list[Sample]
+    output: OutputFile
+    settings: Settings
+    spec: Spec
+    judges: dict[str, Judge]
+    learn: bool
+
+
 def open_store(settings: Settings) -> RunStore:
     return open_workspace_store(settings.workspace)
 
 
-def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[str, JobOutcome, list]:
-    """Create the run (or find the one to resume) and record its samples and input errors."""
-    input_key = str(request.input_path.resolve())
-    if request.resume:
-        run_id = request.resume
-        if run_id == "latest":
-            found = store.latest_unfinished(input_key)
-            if found is None:
-                raise RunError(f"no unfinished run of {request.input_path} to resume (see `overseer runs list`)")
-            run_id = found.id
-        check_resumable(store, run_id, input_key)
-        run = store.get_run(run_id)
-        output = Path(run.output_path) if run.output_path else default_output(settings, run_id)
-        outcome = JobOutcome(run_id, output, None, Tally(), resumed=True, input_errors=run.n_input_errors)
-        if run.config.get("input_sha256") not in (None, file_sha256(request.input_path)):
-            outcome.notes.append("the input file changed since the run started; resuming its recorded samples")
-        return run_id, outcome, store.samples(run_id)
+def default_output(settings: Settings, run_id: str) -> Path:
+    return settings.workspace / "outputs" / f"{run_id}.jsonl"
 
+
+def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tally,
+            on_created: Callable[[str], None] = lambda _run_id: None) -> Prepared:
+    """Create the run (`on_created` hears its id at once), or find the one to resume, and open its output file
+    (locked)."""
+    if request.resume:
+        return _resume(request, settings, store, tally)
     loaded = read_samples(request.input_path, request.fields, limit=request.limit)
     if loaded.errors and not request.skip_invalid:
         shown = "\n".join(f"  {err}" for _, err, _ in loaded.errors[:20])
         more = f"\n  ... and {len(loaded.errors) - 20} more" if len(loaded.errors) > 20 else ""
         raise InputError(f"{len(loaded.errors)} invalid record(s); fix them or pass --skip-invalid to judge "
                          f"the rest and write these to an errors file:\n{shown}{more}")
-    input_sha256 = file_sha256(request.input_path)
-    config = {"input_sha256": input_sha256, "fields": request.fields.__dict__,
-              "spec": request.spec, "backend": settings.backend, "model": settings.model,
-              "judges": settings.judges, "rubric": settings.rubric, "limit": request.limit}
+    spec = load_spec(request.spec)
+    backends = settings.judges or [choose_backend(settings)]
+    settings = settings.model_copy(update={"judges": backends})
+    prompt = judge_prompt(settings)
+    samples = [s for _, s in loaded.samples]
+    judges = build_judges(settings, spec, store, tally, samples, prompt=prompt)
+    inputs = [input_record(request.input_path)]
+    config = run_config.record(inputs=inputs, fields=request.fields.__dict__, limit=request.limit,
+                               settings=settings, backends=backends, judges=judges, spec=spec, prompt=prompt,
+                               learn=request.learn)
+    # A given -o is locked before the run exists, so a refused second writer leaves no run behind.
+    output_file = OutputFile(request.output, "", fresh=True) if request.output else None
+    input_key, input_sha256 = inputs[0]["path"], inputs[0]["sha256"]
     run_id = new_run_id()
     output = request.output or default_output(settings, run_id)
     errors = [(line, str(err), raw) for line, err, raw in loaded.errors]
+    # The run, its samples and its input errors are one transaction: a crash leaves all of them or none.
     store.create_run(run_id=run_id, input_path=input_key, input_sha256=input_sha256,
                      output_path=str(output.resolve()), config=config, samples=loaded.samples, errors=errors)
+    on_created(run_id)
+    if output_file is None:
+        output_file = OutputFile(output, run_id, fresh=True)
+    output_file.run_id = run_id
     errors_file = None
     if errors:
         errors_file = output.with_suffix(".errors.jsonl")
@@ -263,14 +314,62 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore) -> tuple[s
         with errors_file.open("w", encoding="utf-8") as f:
             for line, message, raw in errors:
                 f.write(json.dumps({"line": line, "error": message, "raw": raw}) + "\n")
-    outcome = JobOutcome(run_id, output, errors_file, Tally(), input_errors=len(errors))
-    if output.exists() and output.stat().st_size:
+    outcome = JobOutcome(run_id, output, errors_file, tally, input_errors=len(errors))
+    if output_file.replaced:
         # A new run writes a new file: appending would mix two runs, and OutputFile would skip every id the old
         # run had already written. Nothing is lost: every run's results stay in the run store.
-        output.write_bytes(b"")
         outcome.notes.append(f"{output} held an earlier run's results; replaced (earlier runs stay in the run "
                              "store: `overseer runs list`, `overseer runs export RUN`)")
-    return run_id, outcome, [s for _, s in loaded.samples]
+    return Prepared(run_id, outcome, [s for _, s in loaded.samples], output_file, settings, spec, judges,
+                    request.learn)
+
+
+def _resume(request: JobRequest, settings: Settings, store: RunStore, tally: Tally) -> Prepared:
+    input_key = str(request.input_path.resolve())
+    run_id = request.resume or ""
+    if run_id == "latest":
+        found = store.latest_unfinished(input_key)
+        if found is None:
+            raise RunError(f"no unfinished run of {request.input_path} to resume (see `overseer runs list`)")
+        run_id = found.id
+    run = store.get_run(run_id)
+    if run.status == "finished":
+        raise RunError(f"run {run_id} already finished; nothing to resume (see `overseer runs show {run_id}`)")
+    if run.n_inputs == 0:
+        raise RunError(f"run {run_id} has no samples (it was interrupted while being created); judge the input "
+                       "again without --resume")
+    inputs = run_config.recorded_inputs(run.config, run.input_path, None)
+    if input_key not in [i["path"] for i in inputs]:
+        raise RunError(f"run {run_id} judged {', '.join(str(i['path']) for i in inputs)}, not {input_key}")
+    notes = []
+    if any(i["path"] == input_key and i["sha256"] not in (None, file_sha256(request.input_path)) for i in inputs):
+        notes.append("the input file changed since the run started; resuming its recorded samples")
+    recorded = Path(run.output_path) if run.output_path else default_output(settings, run_id)
+    output = request.output or recorded
+    if output.resolve() != recorded.resolve():
+        notes.append(f"writing to {output} as asked (the run started with {recorded}); it gets every result of "
+                     "the run, from the run store")
+    if run_config.legacy(run.config):
+        # Recorded before runs kept their judges: judge with this command's flags, as resume always did then.
+        notes.append(f"run {run_id} predates recorded judge settings; resuming with this command's flags")
+        spec, learn = load_spec(request.spec or run.config.get("spec")), request.learn
+        prompt = judge_prompt(settings)
+    else:
+        settings, spec, recorded_prompt, learn = run_config.resume_settings(
+            run_id, run.config, settings, request.flags, request.spec, request.learn)
+        prompt = recorded_prompt or judge_prompt(settings)
+    output_file = OutputFile(output, run_id, fresh=False)  # before anything is judged: refuses a live writer
+    outcome = JobOutcome(run_id, output, None, tally, resumed=True, input_errors=run.n_input_errors, notes=notes)
+    samples = store.samples(run_id)
+    pending = len(samples) > len(store.finished_ids(run_id))
+    judges = build_judges(settings, spec, store, tally, samples, prompt=prompt) if pending else {}
+    if pending and not run_config.legacy(run.config):
+        run_config.check_judges(run_id, run.config, judges)
+    return Prepared(run_id, outcome, samples, output_file, settings, spec, judges, learn)
+
+
+def judge_prompt(settings: Settings) -> PromptVersion:
+    return betley_prompt() if settings.rubric == "betley" else PromptStore(settings.workspace).active()
 
 
 def open_memory(settings: Settings, request: JobRequest) -> Any:
@@ -287,8 +386,37 @@ def open_memory(settings: Settings, request: JobRequest) -> Any:
     return JudgeMemory(EdgeCaseStore(root), cascade_tau=request.cascade)
 
 
-def default_output(settings: Settings, run_id: str) -> Path:
-    return settings.workspace / "outputs" / f"{run_id}.jsonl"
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run ends `interrupted` and resumable."""
+
+    signum = signal.SIGTERM
+
+
+class _OnSigterm:
+    """While a job runs, SIGTERM cancels the event loop's main task the way asyncio's own Ctrl-C handling does
+    (cancelling, not raising inside the loop, lets every `finally` run); outside the loop it raises Terminated."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+        self.received = False
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        first, self.received = not self.received, True
+        if first and self.task is not None and not self.task.done():
+            self.task.cancel()
+            self.task.get_loop().call_soon_threadsafe(lambda: None)  # wake the loop if it is waiting
+            return
+        raise Terminated()
+
+    def __enter__(self) -> _OnSigterm:
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            self.previous = signal.signal(signal.SIGTERM, self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def run_job(request: JobRequest, settings: Settings, *,
@@ -296,62 +424,75 @@ def run_job(request: JobRequest, settings: Settings, *,
             on_result: Callable[[SampleResult], None] | None = None,
             on_event: Callable[[str], None] | None = None) -> JobOutcome:
     store = open_store(settings)
+    with _OnSigterm() as sigterm:
+        try:
+            return _run(request, settings, store, sigterm, on_start, on_result, on_event)
+        finally:
+            store.close()
+
+
+def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnSigterm,
+         on_start: Callable[[JobOutcome], None] | None, on_result: Callable[[SampleResult], None] | None,
+         on_event: Callable[[str], None] | None) -> JobOutcome:
+    created: list[str] = []
     try:
-        run_id, outcome, samples = prepare(request, settings, store)
-        spec = load_spec(request.spec or store.get_run(run_id).config.get("spec"))
-        output = OutputFile(outcome.output)
+        job = prepare(request, settings, store, Tally(), on_created=created.append)
+    except BaseException:
+        if created:  # stopped after the run was created: it is as resumable as any interrupted run
+            store.set_status(created[0], "interrupted")
+        raise
+    run_id, outcome, output, tally = job.run_id, job.outcome, job.output, job.outcome.tally
+    try:
+        if damaged := output.damaged:
+            rebuilt = output.rebuild(store.results(run_id))
+            outcome.notes.append(f"{output.path} {damaged}; rebuilt it from the run store (the source of "
+                                 f"truth): {rebuilt} result(s)")
         outcome.repaired_output = output.repaired
         outcome.recovered = sync_output(store, run_id, output)
-        finished = store.finished_ids(run_id)
-        pending = pending_ids(samples, finished)
-        tally = outcome.tally
-        tally.total, tally.done = len(samples), len(samples) - len(pending)
-        judges = build_judges(settings, spec, store, tally, samples) if pending else {}
-        ctx = RunContext(run_id=run_id, samples={s.id: s for s in samples}, judges=judges,
-                         selector=ClauseSelector(spec, settings.max_clauses), store=store,
-                         memory=open_memory(settings, request) if pending else None,
-                         low_confidence=settings.low_confidence, threshold_margin=settings.threshold_margin)
+        pending = [s.id for s in job.samples if s.id not in store.finished_ids(run_id)]
+        tally.total, tally.done = len(job.samples), len(job.samples) - len(pending)
+        ctx = RunContext(run_id=run_id, samples={s.id: s for s in job.samples}, judges=job.judges,
+                         selector=ClauseSelector(job.spec, job.settings.max_clauses), store=store,
+                         memory=open_memory(job.settings, request) if pending else None,
+                         low_confidence=job.settings.low_confidence, threshold_margin=job.settings.threshold_margin)
         if on_start:
             on_start(outcome)
-
-        learner: list[Any] = []  # created inside the event loop, which it schedules rounds on
 
         def record(result: SampleResult) -> None:
             output.write(result)
             tally.add(result)
-            if learner:
-                learner[0].note(ctx.samples[result.sample_id].reference_label is not None)
+            if learner is not None:
+                learner.note(ctx.samples[result.sample_id].reference_label is not None)
             if on_result:
                 on_result(result)
 
+        learner: Any = None  # created inside the event loop, which it schedules rounds on
+
         async def judge_all() -> None:
-            if request.learn:
+            nonlocal learner
+            sigterm.task = asyncio.current_task()
+            if job.learn:
                 from overseer.optimize.learner import Learner
 
-                learner.append(Learner(settings, store, spec, run_id, judges, on_event=on_event))
-            await _judge_then_close(ctx, pending, settings.concurrency, record, learner[0] if learner else None)
+                learner = Learner(job.settings, store, job.spec, run_id, job.judges, on_event=on_event)
+            try:
+                await judge_samples(ctx, pending, job.settings.concurrency, record)
+                if learner is not None:
+                    await learner.finish()  # let a round that is under way finish and be recorded
+            finally:
+                sigterm.task = None
+                for judge in ctx.judges.values():
+                    await judge.provider.aclose()
 
         store.set_status(run_id, "running")
-        try:
-            if pending:
-                asyncio.run(judge_all())
-        except BaseException:
-            store.set_status(run_id, "interrupted")
-            raise
-        finally:
-            output.close()
-        store.set_status(run_id, "finished" if samples else "empty")  # the store never finishes an empty run
-        return outcome
+        if pending:
+            asyncio.run(judge_all())
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a 401, a bug: whatever stopped it, the run can be resumed
+        store.set_status(run_id, "interrupted")
+        if sigterm.received and not isinstance(exc, Terminated):
+            raise Terminated() from None  # the loop's main task was cancelled by SIGTERM
+        raise
     finally:
-        store.close()
-
-
-async def _judge_then_close(ctx: RunContext, pending: list[str], concurrency: int,
-                            record: Callable[[SampleResult], None], learner: Any = None) -> None:
-    try:
-        await judge_samples(ctx, pending, concurrency, record)
-        if learner is not None:
-            await learner.finish()  # let a round that is under way finish and be recorded
-    finally:
-        for judge in ctx.judges.values():
-            await judge.provider.aclose()
+        output.close()
+    store.set_status(run_id, "finished" if job.samples else "empty")  # the store never finishes an empty run
+    return outcome

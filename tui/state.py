@@ -15,6 +15,7 @@ from typing import Any
 
 from overseer.config import Settings
 from overseer.errors import OverseerError
+from overseer.run_config import spec_path
 from overseer.spec import load_spec
 from overseer.store.runs import ReviewRecord, RunStore
 from overseer.tui import queue as q
@@ -129,7 +130,7 @@ class ReviewSession:
     # --- one item -------------------------------------------------------------------------------------------
     def spec_for(self, run_id: str) -> Spec:
         if run_id not in self._specs:
-            self._specs[run_id] = load_spec(self.store.get_run(run_id).config.get("spec"))
+            self._specs[run_id] = load_spec(spec_path(self.store.get_run(run_id).config))
         return self._specs[run_id]
 
     def detail(self, row: QueueRow | None = None, *, similar: int = 4) -> ItemDetail | None:

@@ -46,8 +46,8 @@ def judge(
     model: Model = None,
     base_url: BaseUrl = None,
     judges: Judges = None,
-    rubric: Annotated[str, typer.Option(help="spec (labels against the spec) or betley (Betley et al. "
-                                        "alignment/coherence 0-100).")] = "spec",
+    rubric: Annotated[Optional[str], typer.Option(help="spec (labels against the spec) or betley (Betley et al. "  # noqa: UP045
+                                                  "alignment/coherence 0-100) \\[default: spec].")] = None,
     concurrency: Concurrency = None,
     max_clauses: MaxClauses = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run: the latest unfinished run "  # noqa: UP045
@@ -97,7 +97,10 @@ def judge(
     if cascade is not None and not 0.5 <= cascade <= 1.0:
         raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
-                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn)
+                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn,
+                         flags={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
+                                                  "judges": judges.split() if judges else None,
+                                                  "rubric": rubric}.items() if v is not None})
     progress = Progress(TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
                         console=err, transient=False, disable=as_json)
@@ -121,12 +124,12 @@ def judge(
     try:
         outcome = run_job(request, settings, on_start=started, on_result=advanced,
                           on_event=lambda msg: progress.console.print(msg, highlight=False))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (run.Terminated)
         progress.stop()
         run_id = state["outcome"].run_id if "outcome" in state else None
         hint = f" --resume {run_id}" if run_id else " --resume"
         err.print(f"\n[yellow]interrupted.[/] Finished samples are saved; continue with: overseer judge {input}{hint}")
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + getattr(exc, "signum", 2)) from None
     finally:
         if progress.live.is_started:  # stopping a bar that never started prints a stray blank line
             progress.stop()

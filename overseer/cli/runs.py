@@ -69,6 +69,7 @@ def runs_show(run: Annotated[str, typer.Argument(help="Run id (see `overseer run
               as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """A run's settings, label counts, EM rates, cost and review queue."""
     from overseer.report import summarize
+    from overseer.run_config import judges_shown
 
     store = open_store(load_settings(workspace=workspace))
     try:
@@ -83,7 +84,7 @@ def runs_show(run: Annotated[str, typer.Argument(help="Run id (see `overseer run
     out.print(f"[bold]{info.id}[/]  {info.status}  created {info.created_at[:19]}")
     out.print(f"input: {info.input_path}   output: {info.output_path}")
     out.print(f"judged {info.n_results} of {info.n_inputs}; {info.n_input_errors} invalid input record(s)")
-    out.print(f"judges: {' '.join(info.config.get('judges') or [info.config.get('backend') or 'auto'])}   "
+    out.print(f"judges: {judges_shown(info.config)}   "
               f"rubric: {info.config.get('rubric')}   prompt versions: {summary.by_prompt_version}")
     if summary.n:
         render_summary(summary, totals)

@@ -1,15 +1,16 @@
 """The judge graph: retrieve → judge ×N (Send fan-out) → aggregate → record | queue_review.
 
-One invocation judges a small group of samples (usually one; see batch.py for why a few at high concurrency).
-Every node is async: a sync node would run in a thread pool, costing a thread hop per step and sharing the
-SQLite connection across threads. State carries ids and small values only; samples, judges and stores come
-from the run context."""
+One invocation judges a small group of samples (usually one; see run.group_size for why a few at high
+concurrency) and returns their committed results in its `results` output. Every node is async: a sync node would
+run in a thread pool, costing a thread hop per step and sharing the SQLite connection across threads. State
+carries ids, verdicts and results; samples, judges and stores come from the run context, which no node mutates.
+There is no checkpointer: each result is committed to the run store, which is what makes a run resumable."""
 
 from __future__ import annotations
 
 import operator
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -33,14 +34,17 @@ class RunContext:
     memory: Any = None  # overseer.memory.judge_memory.JudgeMemory, or None without an edge-case memory
     low_confidence: float = 0.6
     threshold_margin: float = 5.0
-    results: dict[str, SampleResult] = field(default_factory=dict)  # committed, not yet reported
 
 
 class JudgeInput(TypedDict):
     sample_ids: list[str]
 
 
-class JudgeState(JudgeInput, total=False):
+class GraphOutput(TypedDict):
+    results: Annotated[list[SampleResult], operator.add]  # committed to the run store, in no particular order
+
+
+class JudgeState(JudgeInput, GraphOutput, total=False):
     decided: list[str]  # samples the memory cascade decided: no LLM judge is asked about them
     clause_ids: dict[str, list[str]]
     edge_case_ids: dict[str, list[str]]
@@ -118,6 +122,7 @@ async def route(state: JudgeState) -> list[Literal["record", "queue_review"]]:
 
 def _commit(state: JudgeState, ctx: RunContext, *, for_review: bool) -> dict[str, Any]:
     order = list(ctx.judges)
+    results = []
     for sid in state["sample_ids"]:
         agg = state["aggregates"][sid]
         if bool(agg.review_reasons) != for_review:
@@ -126,10 +131,10 @@ def _commit(state: JudgeState, ctx: RunContext, *, for_review: bool) -> dict[str
                           key=lambda v: order.index(v.provenance.judge_id) if v.provenance.judge_id in order else -1)
         result = SampleResult(run_id=ctx.run_id, sample_id=sid, aggregate=agg, verdicts=verdicts)
         ctx.store.save_result(result)  # committed (with its queue entry) before anyone reports it
-        ctx.results[sid] = result
+        results.append(result)
         if ctx.memory is not None:
             ctx.memory.forget(sid)
-    return {}
+    return {"results": results}
 
 
 async def record(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -142,7 +147,7 @@ async def queue_review(state: JudgeState, runtime: Runtime[RunContext]) -> dict[
     return _commit(state, runtime.context, for_review=True)
 
 
-builder = StateGraph(JudgeState, context_schema=RunContext, input_schema=JudgeInput)
+builder = StateGraph(JudgeState, context_schema=RunContext, input_schema=JudgeInput, output_schema=GraphOutput)
 builder.add_node("retrieve", retrieve)
 # Each Send carries one JudgeTask; langgraph's overloads cannot type a node whose input differs from the state's.
 builder.add_node("judge", judge, input_schema=JudgeTask)  # type: ignore[call-overload]

@@ -8,7 +8,7 @@ from typing import Any
 
 from overseer.errors import AuthenticationError
 from overseer.providers.base import CallContext, Completion, GenerationParams
-from overseer.providers.wire import sdk_errors
+from overseer.providers.wire import sdk_errors, sdk_timeout
 from overseer.types import Message, Usage
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -56,11 +56,12 @@ class AnthropicProvider:
 
     def _get_client(self) -> Any:
         if self._client is None:
+            # max_retries=0: overseer.providers.retry is the only retry layer.
+            import anthropic
             from anthropic import AsyncAnthropic
 
-            # max_retries=0: overseer.providers.retry is the only retry layer.
-            self._client = AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, timeout=self._timeout,
-                                          max_retries=0)
+            self._client = AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0,
+                                          timeout=sdk_timeout(anthropic, self._timeout))
         return self._client
 
     async def complete(self, messages: list[Message], schema: dict[str, Any] | None,

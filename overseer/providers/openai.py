@@ -15,7 +15,7 @@ from typing import Any
 from overseer.errors import AuthenticationError, ConfigError, ProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
 from overseer.providers.local import bounded_schema
-from overseer.providers.wire import escape_raw_controls, map_status_error, sdk_errors, server_message
+from overseer.providers.wire import escape_raw_controls, map_status_error, sdk_errors, sdk_timeout, server_message
 from overseer.types import Message, Usage
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -115,11 +115,12 @@ class OpenAIProvider:
 
     def _get_client(self) -> Any:
         if self._client is None:
+            # max_retries=0: overseer.providers.retry is the only retry layer.
+            import openai
             from openai import AsyncOpenAI
 
-            # max_retries=0: overseer.providers.retry is the only retry layer.
-            self._client = AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self._timeout,
-                                       max_retries=0)
+            self._client = AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0,
+                                       timeout=sdk_timeout(openai, self._timeout))
         return self._client
 
     async def complete(self, messages: list[Message], schema: dict[str, Any] | None,

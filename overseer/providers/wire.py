@@ -15,6 +15,7 @@ from overseer.errors import AuthenticationError, ProviderError, TransientProvide
 
 CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 TRANSIENT_STATUS = {408, 409, 429}  # plus every 5xx; the same set the SDKs would retry themselves
+CLIENT_SIDE_S = 30.0  # floor for the connect, write and pool phases (see sdk_timeout)
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -71,6 +72,16 @@ def escape_raw_controls(text: str) -> str:
             in_string = True
         out.append(ch)
     return "".join(out)
+
+
+def sdk_timeout(sdk: ModuleType, seconds: float) -> Any:
+    """The SDK timeout for "the server must answer within `seconds`". Only the read waits on the server; connecting
+    to it, writing the request and taking a pooled connection are the client's own work, and a client whose event
+    loop is busy (many calls in flight on a loaded machine) missed a short deadline there before the request ever
+    left: it counted an attempt the server never saw and retried a call that was never made. Those phases get a
+    generous floor instead; an unreachable server still fails, after CLIENT_SIDE_S."""
+    local = max(seconds, CLIENT_SIDE_S)
+    return sdk.Timeout(seconds, connect=local, write=local, pool=local)
 
 
 def map_status_error(status: int, message: str, headers: Mapping[str, str] | None, *, key_env: str,

@@ -117,3 +117,34 @@ async def test_both_sdk_backends_map_a_truncated_body_to_a_retryable_error(fake_
             await provider.complete([Message(role="user", content="hi")], None, GenerationParams(), CallContext())
     finally:
         await provider.aclose()
+
+
+
+async def test_a_busy_client_loop_does_not_time_out_a_call_before_it_reaches_the_server(
+        fake_openai, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10.9: under load the run's count of attempts and the server's disagreed. The client's event loop was
+    busy past the (short) timeout while connecting, so the connect "timed out" before the request left: the run
+    counted an attempt the server never saw, then retried. Only the server's answer is bounded by the timeout."""
+    import time
+
+    import anyio
+
+    from overseer.providers.base import CallContext, GenerationParams
+    from overseer.providers.openai import OpenAIProvider
+    from overseer.types import Message
+
+    connect = anyio.connect_tcp
+
+    async def busy_then_connect(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.6)  # the loop is busy elsewhere (graph, JSON, SQLite) for longer than the timeout
+        return await connect(*args, **kwargs)
+
+    monkeypatch.setattr(anyio, "connect_tcp", busy_then_connect)
+    server = fake_openai(lambda request, n: Action())
+    provider = OpenAIProvider(model="m", api_key="k", base_url=server.url, timeout=0.3)
+    try:
+        completion = await provider.complete([Message(role="user", content="SID00001")], None, GenerationParams(),
+                                             CallContext())
+    finally:
+        await provider.aclose()
+    assert completion.text and len(server.requests) == 1
