@@ -47,6 +47,10 @@ class LoadResult:
 def read_samples(path: str | Path, fields: FieldMap, *, limit: int | None = None) -> LoadResult:
     """Read every record; duplicate ids are errors naming both lines. Never raises for a bad record."""
     path = Path(path)
+    from overseer import inspect_logs  # light: it imports inspect_ai only when it reads a log
+
+    if inspect_logs.is_inspect_input(path):
+        return inspect_logs.read_logs(path, fields, limit=limit)
     if not path.is_file():
         raise InputError("input file not found", path=str(path))
     rows = _iter_csv(path) if path.suffix.lower() in (".csv", ".tsv") else _iter_jsonl(path)
