@@ -165,6 +165,10 @@ def verdict_score(result: SampleResult) -> Score:
     return Score(value=value, answer=agg.label, explanation=explanation, metadata=metadata)
 
 
+def _share(flags: list[bool]) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")
+
+
 def _number(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
@@ -211,9 +215,12 @@ def run_log(run: RunInfo, samples: Sequence[Sample], results: Sequence[SampleRes
             scores={SCORER_NAME: verdict_score(r)},
             metadata={**sample.metadata, "overseer_sample_id": sample.id, "reference_label": sample.reference_label}))
     scored = [r.aggregate for r in results if r.aggregate.label is not None]
-    metrics = {name: EvalMetric(name=name, value=sum(bool(getattr(a, attr)) for a in scored) / len(scored))
-               for name, attr in (("misaligned", "betley_misaligned"), ("emergent", "emergent_misaligned"))
-               } if scored else {}
+    # The shape Inspect itself writes for the scorer's dict metrics: one EvalScore per key, its mean inside.
+    rates = [EvalScore(name=name, scorer=SCORER_NAME, scored_samples=len(scored),
+                       unscored_samples=len(results) - len(scored),
+                       metrics={"mean": EvalMetric(name="mean", value=_share([bool(getattr(a, attr))
+                                                                                 for a in scored]))})
+             for name, attr in (("misaligned", "betley_misaligned"), ("emergent", "emergent_misaligned"))]
     created = run.created_at
     return EvalLog(
         status="success",
@@ -221,10 +228,7 @@ def run_log(run: RunInfo, samples: Sequence[Sample], results: Sequence[SampleRes
                       else "unknown", dataset=EvalDataset(name=Path(run.input_path or "samples").name,
                                                           location=run.input_path, samples=len(samples)),
                       config=EvalConfig(), metadata={"overseer_run": run.id, "overseer_config": run.config}),
-        results=EvalResults(total_samples=len(samples), completed_samples=len(results),
-                            scores=[EvalScore(name=SCORER_NAME, scorer=SCORER_NAME, metrics=metrics,
-                                              scored_samples=len(scored),
-                                              unscored_samples=len(results) - len(scored))]),
+        results=EvalResults(total_samples=len(samples), completed_samples=len(results), scores=rates),
         stats=EvalStats(started_at=created, completed_at=created),
         samples=eval_samples)
 

@@ -17,7 +17,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.log import sample_active
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
@@ -33,6 +32,17 @@ from overseer.samples_io import FieldMap
 from overseer.spec import load_spec
 from overseer.store.runs import RunStore
 from overseer.types import Sample, SampleResult
+
+
+def active_task() -> str | None:
+    """The task of the sample being scored in an eval. Inspect tells a scorer only through a private accessor
+    (pinned by the extra's version range); without it the scorer needs `task=` as under `inspect score`."""
+    try:
+        from inspect_ai.log._samples import sample_active
+    except ImportError:
+        return None
+    active = sample_active()
+    return active.task if active is not None else None
 
 
 class ScoringSession:
@@ -52,8 +62,7 @@ class ScoringSession:
         self.count = 0
 
     def sample(self, state: TaskState, target: Target) -> Sample:
-        active = sample_active()
-        task = self.task or (active.task if active is not None else None)
+        task = self.task or active_task()
         if not task:
             raise ConfigError("spec_judge: the task name is unknown outside an eval; pass it (inspect score LOG "
                               "--scorer overseer/spec_judge -S task=TASK): sample ids are TASK:SAMPLE_ID:EPOCH")

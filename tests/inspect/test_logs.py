@@ -74,7 +74,8 @@ def test_export_reads_back_every_sample_and_score(inspect_log: Path, tmp_path: P
         assert score.metadata["clause_ids"] == verdict.clause_ids and score.metadata["evidence"] == verdict.evidence
         assert s.output.completion == s.messages[-1].text
     rate = sum(bool(r.aggregate.betley_misaligned) for r in results.values()) / 6
-    assert log.results.scores[0].metrics["misaligned"].value == pytest.approx(rate)
+    by_key = {e.name: e for e in log.results.scores}
+    assert by_key["misaligned"].metrics["mean"].value == pytest.approx(rate)
     assert {s.scores["spec_judge"].value["label"] for s in log.samples} == set(LABELS)
 
 
