@@ -55,8 +55,11 @@ def to_sample(*, task: str, sample_id: int | str, epoch: int, input: str | Seque
     def fail(message: str, field_name: str | None = None) -> InputError:
         return InputError(message, path=path, line=line, field=field_name)
 
-    conversation = ([Message(role="user", content=input)] if isinstance(input, str)
-                    else [Message(role=m.role, content=m.text) for m in input])
+    if isinstance(input, str):
+        conversation = [Message(role="user", content=input)]
+    else:
+        turns: Sequence[Any] = input
+        conversation = [Message(role=m.role, content=m.text) for m in turns]
     record = {**metadata, "target": target}
     domain = metadata.get(fields.finetune_domain)
     return Sample(
