@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from overseer.clauses import ClauseSelector
-from overseer.config import Settings, load_settings
-from overseer.errors import ConfigError
-from overseer.inspect_logs import to_sample, verdict_score
-from overseer.judging.graph import RunContext, graph
-from overseer.judging.judge import Judge
-from overseer.providers import choose_backend, is_scripted
-from overseer.run import JobRequest, build_judges, open_memory, open_store
-from overseer.samples_io import FieldMap
-from overseer.spec import load_spec
-from overseer.store.runs import RunStore
-from overseer.types import Sample, SampleResult
+if TYPE_CHECKING:
+    from overseer.config import Settings
+    from overseer.judging.judge import Judge
+    from overseer.samples_io import FieldMap
+    from overseer.store.runs import RunStore
+    from overseer.types import Sample, SampleResult
+
+# Inspect imports this module (the entry point) whenever it loads extensions, in every eval a user runs: the judge
+# stack (langgraph, the stores) is imported only once a spec_judge scorer is built.
 
 
 def active_task() -> str | None:
@@ -50,6 +47,9 @@ class ScoringSession:
     Inspect's event loop, which the judges' clients and the call gate belong to)."""
 
     def __init__(self, settings: Settings, spec: str | None, fields: FieldMap, task: str | None) -> None:
+        from overseer.providers import choose_backend, is_scripted
+        from overseer.spec import load_spec
+
         self.settings, self.fields, self.task = settings, fields, task
         self.spec_name = spec
         self.spec = load_spec(spec)
@@ -62,6 +62,9 @@ class ScoringSession:
         self.count = 0
 
     def sample(self, state: TaskState, target: Target) -> Sample:
+        from overseer.errors import ConfigError
+        from overseer.inspect_logs import to_sample
+
         task = self.task or active_task()
         if not task:
             raise ConfigError("spec_judge: the task name is unknown outside an eval; pass it (inspect score LOG "
@@ -73,6 +76,8 @@ class ScoringSession:
                          fields=self.fields, path=f"inspect:{task}", line=self.count)
 
     def _open(self) -> RunStore:
+        from overseer.run import JobRequest, open_memory, open_store
+
         if self.store is None:
             self.store = open_store(self.settings)
             s = self.settings
@@ -85,6 +90,8 @@ class ScoringSession:
         return self.store
 
     def _judges(self, store: RunStore, sample: Sample) -> dict[str, Judge]:
+        from overseer.run import build_judges
+
         # The scripted backend is told each sample's label when it is built, so it is built per sample; a real
         # backend is built once and shares its client across samples.
         if self.scripted:
@@ -96,6 +103,9 @@ class ScoringSession:
         return judges
 
     async def judge(self, sample: Sample) -> SampleResult:
+        from overseer.clauses import ClauseSelector
+        from overseer.judging.graph import RunContext, graph
+
         store = self._open()
         assert self.run_id is not None
         store.add_samples(self.run_id, [(self.count, sample)], [])
@@ -122,6 +132,10 @@ def spec_judge(spec: str | None = None, backend: str | None = None, model: str |
     """Judge each sample's final output against the spec, as `overseer judge` does (same options, same cache).
     `task` is needed only outside an eval (`inspect score`), where Inspect does not tell a scorer the task name;
     `label_field` names a metadata key (or `target`) with a reference label, as `--label-field` does."""
+    from overseer.config import load_settings
+    from overseer.inspect_logs import verdict_score
+    from overseer.samples_io import FieldMap
+
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=judges.split() if judges else None, rubric=rubric, concurrency=concurrency)
     session = ScoringSession(settings, spec, FieldMap(label=label_field), task)

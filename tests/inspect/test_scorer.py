@@ -101,3 +101,12 @@ def test_inspect_score_cli_finds_the_scorer_by_its_entry_point(inspect_log: Path
     assert done.returncode == 0, done.stderr[-2000:]
     labels, cached = score_labels(read_eval_log(str(out)), "em_probe")
     assert labels == expected and all(cached.values())
+
+
+def test_the_entry_point_module_is_light() -> None:
+    """Inspect imports the entry point in every eval it runs: overseer's judge stack must wait for spec_judge()."""
+    code = ("import sys, overseer.inspect_scorer; "
+            "heavy = [m for m in ('langgraph', 'chromadb', 'overseer.run') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
