@@ -129,8 +129,9 @@ def read_logs(path: Path, fields: FieldMap, *, limit: int | None = None) -> Load
 def input_sha256(path: Path) -> str:
     """A directory's identity for resume checks: the names and bytes of its logs, in order."""
     digest = hashlib.sha256()
+    root = path.resolve()  # Inspect lists absolute paths, whatever form `path` was given in
     for file in log_files(path):
-        digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes())
+        digest.update(str(file.resolve().relative_to(root)).encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
 
 

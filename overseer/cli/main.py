@@ -48,7 +48,8 @@ MaxClauses = Annotated[Optional[int], typer.Option(help="Spec clauses shown per 
 
 @app.command()
 def judge(
-    input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV.", show_default=False)],
+    input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV, or Inspect logs (.eval, .json, a directory).",
+                                          show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write one result per line here "  # noqa: UP045
                                                    "\\[default: WORKSPACE/outputs/RUN.jsonl].")] = None,
     spec: Annotated[Optional[str], typer.Option(help="Spec Markdown file or shipped spec name "  # noqa: UP045

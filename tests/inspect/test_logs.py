@@ -98,7 +98,7 @@ def test_unscored_export_says_unscored(inspect_log: Path, tmp_path: Path) -> Non
     assert log.results.scores[0].unscored_samples == 6
 
 
-def test_a_directory_of_logs(inspect_log: Path, tmp_path: Path) -> None:
+def test_a_directory_of_logs(inspect_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """.eval and .json logs side by side; the sample ids of two tasks do not collide. As in `inspect view`, a .json
     file in a directory is a log only under Inspect's timestamped name (a log dir can hold other JSON)."""
     from inspect_ai.log import read_eval_log, write_eval_log
@@ -111,7 +111,8 @@ def test_a_directory_of_logs(inspect_log: Path, tmp_path: Path) -> None:
     write_eval_log(other, str(logs / "2026-01-02T03-04-05+00-00_second-task_abc123.json"))
     (logs / "notes.json").write_text("{}")  # not a log name: not read
     ws = tmp_path / "ws"
-    run_id = judge(logs, ws)
+    monkeypatch.chdir(tmp_path)  # a relative directory, as a user types it
+    run_id = judge(Path("logs"), ws)
     store = RunStore(ws / "runs.sqlite")
     ids = {r.sample_id for r in store.results(run_id)}
     store.close()
