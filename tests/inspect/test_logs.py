@@ -147,3 +147,25 @@ def test_cli_start_does_not_import_inspect() -> None:
             "assert 'inspect_ai' not in sys.modules, 'overseer --help imported inspect_ai'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_without_the_extra_tests_skip_but_fail_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspect_helpers import require_inspect
+
+    monkeypatch.setitem(sys.modules, "inspect_ai", None)  # makes `import inspect_ai` raise ImportError
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require_inspect()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install the inspect extra"):
+        require_inspect()
+
+
+def test_reading_a_log_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch, inspect_log: Path) -> None:
+    from overseer.errors import ConfigError
+    from overseer.inspect_logs import read_logs
+    from overseer.samples_io import FieldMap
+
+    monkeypatch.setitem(sys.modules, "inspect_ai", None)
+    with pytest.raises(ConfigError, match=r"pip install 'overseer\[inspect\]'"):
+        read_logs(inspect_log, FieldMap())
