@@ -22,6 +22,10 @@ FORMAT = 2  # runs recorded before this have no `format` and resume with the fla
 
 
 def file_sha256(path: Path) -> str:
+    if path.is_dir():  # a directory of Inspect logs
+        from overseer.inspect_logs import input_sha256
+
+        return input_sha256(path)
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -63,6 +63,10 @@ def read_samples(path: str | Path, fields: FieldMap, *, limit: int | None = None
     """Read every record; duplicate ids are errors naming both lines. Never raises for a bad record; raises
     InputError when the file cannot be read at all or a column the fields name is in no record."""
     path = Path(path)
+    from overseer import inspect_logs  # light: it imports inspect_ai only when it reads a log
+
+    if inspect_logs.is_inspect_input(path):
+        return inspect_logs.read_logs(path, fields, limit=limit)
     header: list[str] = []  # filled by the CSV reader as it starts
     rows = iter_csv(path, header) if path.suffix.lower() in (".csv", ".tsv") else iter_jsonl(path)
     return load_rows(rows, fields, path=path, limit=limit, header=header)

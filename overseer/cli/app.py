@@ -21,16 +21,22 @@ def _tidy(params: list[Any]) -> None:
             param.metavar = ""  # the type column shows the metavar: nothing, for a flag
 
 
-class Command(TyperCommand):
+class _Tidied:
+    """Mixed into the command and group classes below: parameters and the help option get our metavars."""
+
+    params: list[Any]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _tidy(self.params)
 
     def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
+        option = super().get_help_option(ctx)  # type: ignore[misc]
         _tidy([option])
         return option
 
+
+class Command(_Tidied, TyperCommand):
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
@@ -42,16 +48,7 @@ class Command(TyperCommand):
         return pieces
 
 
-class Group(TyperGroup):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _tidy(self.params)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        _tidy([option])
-        return option
-
+class Group(_Tidied, TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
             text = ctx.get_help()  # rich help prints itself and returns ""; plain help returns the text

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 
 def judge(
-    input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV.", show_default=False)],
+    input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV, or Inspect logs (.eval, .json, a directory).",
+                                          show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write one result per line here "  # noqa: UP045
                                                    "\\[default: WORKSPACE/outputs/RUN.jsonl].")] = None,
     spec: SpecName = None,

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from overseer.cli.app import App
 from overseer.cli.options import Workspace, err, load_settings, open_store, out
+from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
     from overseer.metrics import Rate
@@ -98,11 +99,20 @@ def runs_show(run: Annotated[str, typer.Argument(help="Run id (see `overseer run
 @runs_app.command("export")
 def runs_export(run: Annotated[str, typer.Argument(help="Run id.")],
                 output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File \\[default: stdout].")] = None,  # noqa: UP045,E501
+                format: Annotated[str, typer.Option("--format", help="jsonl, or inspect: an Inspect AI log "
+                                                    "(-o FILE.eval or FILE.json) for `inspect view`.")] = "jsonl",
                 workspace: Workspace = None) -> None:
-    """Write a run's results as JSONL (one sample per line: aggregate and every verdict)."""
+    """Write a run's results as JSONL (one sample per line: aggregate and every verdict) or as an Inspect log."""
+    if format not in ("jsonl", "inspect"):
+        raise OverseerError(f"--format must be jsonl or inspect, not {format!r}")
     store = open_store(load_settings(workspace=workspace))
     try:
         store.get_run(run)
+        if format == "inspect":
+            from overseer.inspect_logs import export_from_store
+
+            err.print(export_from_store(store, run, output))
+            return
         lines = [r.model_dump_json() + "\n" for r in store.results(run)]
     finally:
         store.close()
