@@ -6,8 +6,10 @@
   check      static checks, before any judge call on the candidate: placeholders, length, copied sample text
   candidate  judge the same minibatch with the candidate; it must beat the parent there
   validate   judge the validation split (and the golden set) with both prompts
-  decide     the gate: accept only with a κ gain ≥ δ whose bootstrap interval excludes 0 and no golden regression;
-             accepted → a new version file, made active; every candidate is recorded either way
+  decide     the gate: accept only with a κ gain ≥ δ whose bootstrap interval excludes 0, significant at this
+             look's share of α (the validation split is reused by every round), and no golden regression;
+             accepted → its κ on the test split is measured (never used to decide: the unbiased figure), a new
+             version file, made active; every candidate is recorded either way
 
 Judge calls go through the run store's cache, so a round resumed after a crash repeats no finished call."""
 
@@ -17,10 +19,12 @@ import asyncio
 import difflib
 import hashlib
 import json
+import math
 import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 from overseer import metrics
@@ -95,22 +99,39 @@ def minibatch_gain(truth: list[Label], parent: list[Label | None],
             f"accuracy {p.accuracy:.3f} → {c.accuracy:.3f}; κ {p.kappa.undefined}")
 
 
+def look_alpha(look: int, alpha: float) -> float:
+    """The share of the family-wise α spent on the `look`-th decision made on the validation split.
+
+    Every candidate decided on one validation split is another test on the same data, so a fixed 95% interval
+    accepts some noise-only rewrite sooner or later (bench/optimizer_null.py measures how often). We spend α over
+    the looks as α·6/(π²·j²): the series sums to α, so the chance that any look accepts a rewrite that does not
+    help stays ≤ α however many rounds are run, with no horizon to fix in advance and no noise added to the κ
+    we report (unlike a reusable holdout such as Thresholdout, whose guarantee is about estimate accuracy and
+    whose answers are perturbed). The price is power: later looks need a larger gain, which is what an honest
+    gate over a reused split must ask for. A fresh validation split would restart the count; ours is frozen."""
+    return alpha * 6 / (math.pi ** 2 * look ** 2)
+
+
 @dataclass
 class Gate:
-    """Acceptance: a κ gain of at least δ on validation, an interval that excludes no gain, no golden loss."""
+    """Acceptance: a κ gain of at least δ on validation whose 95% interval excludes no gain and which is
+    significant at this look's share of α (see `look_alpha`), and no golden loss. `corrected=False` is the gate
+    without the multiplicity correction (the null benchmark compares the two)."""
 
     delta: float = 0.02
     resamples: int = 1000
     seed: int = 0
+    alpha: float = 0.05
+    corrected: bool = True
 
     def decide(self, truth: list[Label], parent: list[Label | None], candidate: list[Label | None],
                golden_truth: list[Label], golden_parent: list[Label | None],
-               golden_candidate: list[Label | None]) -> tuple[bool, str, dict[str, float]]:
+               golden_candidate: list[Label | None], look: int = 1) -> tuple[bool, str, dict[str, float]]:
         gain = bootstrap_delta(truth, parent, candidate, resamples=self.resamples, seed=self.seed)
         cand, par = gate_agreement(truth, candidate), gate_agreement(truth, parent)
         measured = {"kappa_val": cand.kappa.value, "kappa_parent_val": par.kappa.value,
                     "accuracy_val": cand.accuracy, "n_val": float(len(truth)), "delta": gain.point,
-                    "ci_low": gain.low, "ci_high": gain.high}
+                    "ci_low": gain.low, "ci_high": gain.high, "look": float(look)}
         # Only numbers are recorded: an undefined κ is absent (and the reason says why), never NaN.
         recorded: dict[str, float] = {k: float(v) for k, v in measured.items() if v is not None}
         if golden_truth:
@@ -127,7 +148,21 @@ class Gate:
         if gain.low <= 0:
             return False, (f"the 95% interval of the κ gain [{gain.low:+.3f}, {gain.high:+.3f}] does not "
                            "exclude 0"), recorded
+        if self.corrected:
+            spent = look_alpha(look, self.alpha)
+            # The percentile interval cannot reach a tail of 1e-4 with 1000 resamples: the bound uses the
+            # bootstrap's standard error (read off its 95% interval) and the normal quantile of this look's α.
+            se = (gain.high - gain.low) / (2 * _Z95)
+            bound = gain.point - NormalDist().inv_cdf(1 - spent) * se
+            recorded.update(alpha_look=spent, ci_low_corrected=bound)
+            if bound <= 0:
+                return False, (f"κ gain {gain.point:+.3f} is not significant at look {look} of the validation "
+                               f"split (one-sided α = {spent:.2g} after {look - 1} earlier looks; corrected lower "
+                               f"bound {bound:+.3f})"), recorded
         return True, f"κ {par.kappa:.3f} → {cand.kappa:.3f} (+{gain.point:.3f})", recorded
+
+
+_Z95 = NormalDist().inv_cdf(0.975)
 
 
 def static_problems(candidate: str, parent: PromptVersion, failure_texts: list[str]) -> list[str]:
@@ -308,10 +343,12 @@ class Optimizer:
         val, gold = self.pool.validation, self.pool.golden
         accepted, reason, measured = self.gate.decide(
             [e.label for e in val], [pv.get(e.sample.id) for e in val], [cv.get(e.sample.id) for e in val],
-            [e.label for e in gold], [pv.get(e.sample.id) for e in gold], [cv.get(e.sample.id) for e in gold])
+            [e.label for e in gold], [pv.get(e.sample.id) for e in gold], [cv.get(e.sample.id) for e in gold],
+            look=self.store.validation_looks() + 1)
         measured.update(minibatch_metrics)
         if not accepted:
             return finish("rejected", reason, measured)
+        measured.update(await self._test_split(parent, candidate))
         version = self.prompts.add(candidate_text, parent=parent.version, created_by="optimizer",
                                    metrics={k: float(v) for k, v in measured.items()
                                             if isinstance(v, int | float)},
@@ -319,6 +356,20 @@ class Optimizer:
                                    reflection_backend=self.backends["reflection_backend"])
         self.prompts.activate(version.version)
         return finish("accepted", f"v{version.version}: {reason}", measured, version.version)
+
+    async def _test_split(self, parent: PromptVersion, candidate: PromptVersion) -> dict[str, float]:
+        """κ on the held-out test split, judged only after the decision: it never chose anything, so unlike the
+        validation κ (used for selection, inflated by it) it is an unbiased estimate."""
+        test = self.pool.test
+        if not test:
+            return {}
+        truth = [e.label for e in test]
+        out = {"n_test": float(len(test))}
+        for name, prompt in (("kappa_test", candidate), ("kappa_parent_test", parent)):
+            labels = await self._labels(prompt, test)
+            if (k := gate_agreement(truth, [labels.get(e.sample.id) for e in test]).kappa.value) is not None:
+                out[name] = k
+        return out
 
     async def _reflect(self, parent: PromptVersion, failures: list[Example],
                        judged: dict[str, Label | None]) -> tuple[str, str]:
