@@ -41,7 +41,8 @@ def improve(
     spec: SpecName = None,
     minibatch: Annotated[Optional[int], typer.Option(help="Train samples judged per round \\[default: 12].")] = None,  # noqa: UP045,E501
     delta: Annotated[Optional[float], typer.Option(help="Minimum κ gain on validation \\[default: 0.02].")] = None,  # noqa: UP045,E501
-    seed: Annotated[int, typer.Option(help="Seed of the train/validation split and minibatches.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the minibatches (the train / validation / test "
+                                            "split is frozen by content and never reseeded).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -69,7 +70,7 @@ def improve(
         optimizer = make_optimizer(settings, store, load_spec(spec), examples=examples, golden=gold,
                                    budget=Budget(rounds=rounds, calls=budget_calls, usd=budget_usd), seed=seed,
                                    on_event=lambda msg: err.print(msg, highlight=False))
-        err.print(f"labelled pool: {optimizer.pool.sizes()}", highlight=False)
+        err.print(f"labelled pool: {optimizer.pool.describe()}", highlight=False)
         outcomes = asyncio.run(optimizer.run())
     finally:
         store.close()

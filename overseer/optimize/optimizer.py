@@ -24,7 +24,6 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 from overseer import metrics
@@ -112,11 +111,29 @@ def look_alpha(look: int, alpha: float) -> float:
     return alpha * 6 / (math.pi ** 2 * look ** 2)
 
 
+def paired_sign_test(truth: list[Label], parent: list[Label | None],
+                     candidate: list[Label | None]) -> tuple[int, int, float]:
+    """(samples the candidate fixed, samples it broke, exact one-sided p of that many fixes or more).
+
+    McNemar's exact test on per-sample agreement (unscored = a miss): if the candidate is no better, each
+    discordant sample is a fair coin. It is exact at any α, which the spending schedule needs — a bootstrap
+    interval of 1000 resamples cannot reach a tail of 1e-4, and its normal approximation overstated significance
+    threefold in the tails in a simulation of this gate (n = 70, both prompts erring at 25%)."""
+    wins = losses = 0
+    for t, p, c in zip(truth, parent, candidate, strict=True):
+        right_p, right_c = metrics.binary(p) == metrics.binary(t), metrics.binary(c) == metrics.binary(t)
+        wins += right_c and not right_p
+        losses += right_p and not right_c
+    m = wins + losses
+    tail = sum(math.comb(m, k) for k in range(wins, m + 1)) / 2 ** m if m else 1.0
+    return wins, losses, tail
+
+
 @dataclass
 class Gate:
-    """Acceptance: a κ gain of at least δ on validation whose 95% interval excludes no gain and which is
-    significant at this look's share of α (see `look_alpha`), and no golden loss. `corrected=False` is the gate
-    without the multiplicity correction (the null benchmark compares the two)."""
+    """Acceptance: a κ gain of at least δ on validation whose 95% interval excludes no gain, more samples fixed
+    than broken at this look's share of α (`look_alpha`, `paired_sign_test`), and no golden loss.
+    `corrected=False` is the gate without the multiplicity correction (the null benchmark compares the two)."""
 
     delta: float = 0.02
     resamples: int = 1000
@@ -150,19 +167,13 @@ class Gate:
                            "exclude 0"), recorded
         if self.corrected:
             spent = look_alpha(look, self.alpha)
-            # The percentile interval cannot reach a tail of 1e-4 with 1000 resamples: the bound uses the
-            # bootstrap's standard error (read off its 95% interval) and the normal quantile of this look's α.
-            se = (gain.high - gain.low) / (2 * _Z95)
-            bound = gain.point - NormalDist().inv_cdf(1 - spent) * se
-            recorded.update(alpha_look=spent, ci_low_corrected=bound)
-            if bound <= 0:
+            wins, losses, p = paired_sign_test(truth, parent, candidate)
+            recorded.update(alpha_look=spent, p_look=p, wins=float(wins), losses=float(losses))
+            if p > spent:
                 return False, (f"κ gain {gain.point:+.3f} is not significant at look {look} of the validation "
-                               f"split (one-sided α = {spent:.2g} after {look - 1} earlier looks; corrected lower "
-                               f"bound {bound:+.3f})"), recorded
+                               f"split: {wins} samples fixed, {losses} broken, one-sided p = {p:.2g} > α = "
+                               f"{spent:.2g} (spent after {look - 1} earlier looks)"), recorded
         return True, f"κ {par.kappa:.3f} → {cand.kappa:.3f} (+{gain.point:.3f})", recorded
-
-
-_Z95 = NormalDist().inv_cdf(0.975)
 
 
 def static_problems(candidate: str, parent: PromptVersion, failure_texts: list[str]) -> list[str]:

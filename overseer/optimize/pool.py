@@ -55,11 +55,12 @@ class Pool:
 
 
 def content_key(sample: Sample) -> str:
-    """The item's identity for the split: its prompt and response, case- and whitespace-normalized."""
+    """The item's identity for the split: its context (prompt or conversation, as the memory stores a copy) and
+    response, case- and whitespace-normalized."""
     def norm(text: str) -> str:
         return _SPACE.sub(" ", text).strip().casefold()
 
-    return sha256_text(f"{norm(sample.prompt)}\x1f{norm(sample.response)}")
+    return sha256_text(f"{norm(sample.context_text())}\x1f{norm(sample.response)}")
 
 
 def side_of(key: str) -> Side:
