@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from overseer.metrics import wilson
 from overseer.optimize.optimizer import Gate, Optimizer
 from overseer.optimize.pool import Example, split_pool
 from overseer.prompt_store import PromptStore
@@ -118,7 +119,9 @@ def main() -> int:
                 print(f"search {index}: {counts['failed']} rounds failed", file=sys.stderr)
         name = "corrected" if corrected else "uncorrected"
         rates[name] = searches_accepting / args.searches
-        print(f"{name}: {searches_accepting}/{args.searches} searches accepted a rewrite; "
+        interval = wilson(searches_accepting, args.searches)
+        print(f"{name}: {searches_accepting}/{args.searches} searches accepted a rewrite (95% Wilson interval "
+              f"{interval.low or 0:.3f}–{interval.high or 0:.3f}); "
               f"{totals['accepted']} acceptances, {totals['rejected']} rejections in "
               f"{time.perf_counter() - started:.0f} s", flush=True)
     print(f"false_accept_rate={rates['corrected']:.3f} uncorrected_false_accept_rate={rates['uncorrected']:.3f} "

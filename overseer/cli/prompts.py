@@ -241,6 +241,20 @@ def prompts_rollback(workspace: Workspace = None) -> None:
 
 
 # --- optimizer history -----------------------------------------------------------------------------------------
+def _unproductive_rounds(workspace: Path | None) -> list[dict[str, Any]]:
+    """Failed and interrupted rounds that left no candidate, with their reason."""
+    from overseer.store.runs import RunStore
+
+    path = _workspace(workspace) / "runs.sqlite"
+    if not path.exists():  # reading must not create an empty run store
+        return []
+    store = RunStore(path)
+    try:
+        return store.unproductive_rounds()
+    finally:
+        store.close()
+
+
 def _candidates(workspace: Path | None) -> list[dict[str, Any]]:
     from overseer.store.runs import RunStore
     from overseer.types import scripted_backend
@@ -297,6 +311,19 @@ def _interval(r: dict[str, Any]) -> str:
     ci = f" [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r["ci_low"] is not None and r["ci_high"] is not None \
         else ""
     return f"{r['delta']:+.3f}{ci}"
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    table = Table()
+    for column in ("round", "parent → version", "status", "κ val (selection)", "κ val parent", "Δκ (interval)",
+                   "κ test (unbiased; parent)", "reason"):
+        table.add_column(column)
+    for r in rows:
+        step = f"v{r['parent']} → " + (NONE if r["version"] is None else f"v{r['version']}")
+        status = Text(r["status"], style="green" if r["status"] == "accepted" else "red")
+        table.add_row(str(r["round"]), step, status, _fmt(r["kappa_val"]), _fmt(r["kappa_parent_val"]),
+                      Text(_interval(r)), _test_kappa(r), Text(r["reason"] or ""))
+    out.print(table)
 
 
 def _test_kappa(r: dict[str, Any]) -> str:
@@ -369,29 +396,24 @@ def prompts_history(
     Then a sparkline of κ on validation of the starting version and each accepted version."""
     if plot is not None and plot.suffix.lower() != ".png":
         raise OverseerError(f"--plot writes a PNG: give a file name ending in .png, not {plot}")
-    rows = _candidates(workspace)
+    rows, unproductive = _candidates(workspace), _unproductive_rounds(workspace)
     if as_json:
         _print_json(rows)
-    elif not rows:
+    elif not rows and not unproductive:
         out.print("no optimizer history yet: no candidate prompt was ever proposed in this workspace "
                   "(run `overseer improve`)", highlight=False)
     else:
-        table = Table()
-        for column in ("round", "parent → version", "status", "κ val (selection)", "κ val parent", "Δκ (interval)",
-                       "κ test (unbiased; parent)", "reason"):
-            table.add_column(column)
-        for r in rows:
-            step = f"v{r['parent']} → " + (NONE if r["version"] is None else f"v{r['version']}")
-            status = Text(r["status"], style="green" if r["status"] == "accepted" else "red")
-            table.add_row(str(r["round"]), step, status, _fmt(r["kappa_val"]), _fmt(r["kappa_parent_val"]),
-                          Text(_interval(r)), _test_kappa(r), Text(r["reason"] or ""))
-        out.print(table)
+        if rows:
+            _print_table(rows)
         series = _accepted_series(rows)
         if series:
             out.print(f"κ on validation by version: {sparkline([k for _, k in series])}  "
                       + " → ".join(f"{label} {k:.3f}" for label, k in series), highlight=False)
         else:
             out.print("κ on validation by version: no candidate accepted yet", highlight=False)
+        for r in unproductive:
+            out.print(f"round {r['round_id']} ({r['created_at'][:16]}): {r['status']} — {r['reason']}",
+                      highlight=False)
         if synthetic := sum(r["synthetic"] for r in rows):
             from overseer.providers.scripted import synthetic_note
 

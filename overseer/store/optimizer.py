@@ -50,6 +50,20 @@ class OptimizerTables:
                 "diff")
         return [{**dict(zip(keys, r, strict=True)), "metrics": json.loads(r[6])} for r in rows]
 
+    def unproductive_rounds(self) -> list[dict[str, Any]]:
+        """Rounds that failed or were left unfinished (interrupted, or a budget ran out) without recording a
+        candidate: id, created_at, stage, status and the reason, oldest first."""
+        rows = self.db.all("SELECT id, created_at, stage, status, state_json FROM optimizer_rounds r "
+                           "WHERE status IN ('failed', 'running') AND NOT EXISTS "
+                           "(SELECT 1 FROM prompt_candidates c WHERE c.round_id = r.id) ORDER BY created_at, rowid")
+        out = []
+        for round_id, created_at, stage, status, state_json in rows:
+            outcome = json.loads(state_json).get("outcome") or {}
+            reason = outcome.get("reason") or f"interrupted before stage {stage}; `overseer improve` resumes it"
+            out.append({"round_id": round_id, "created_at": created_at, "stage": stage,
+                        "status": "interrupted" if status == "running" else status, "reason": reason})
+        return out
+
     def validation_looks(self) -> int:
         """How many candidates were ever decided on the validation split (the gate's multiplicity count)."""
         return int(self.db.scalar(f"SELECT COUNT(*) FROM prompt_candidates WHERE {json_get('metrics_json', '$.n_val')} "
