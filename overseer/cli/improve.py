@@ -35,20 +35,24 @@ def improve(
     judges: Judges = None,
     reflection_backend: ReflectionBackend = None,
     golden: Annotated[Optional[Path], typer.Option(help="Pinned golden set (JSONL/CSV with reference labels, "  # noqa: UP045
-                                                   "e.g. adversarial cases): never used to propose, a rewrite "
-                                                   "that agrees less with it is rejected.")] = None,
+                                                   "e.g. adversarial cases), added to overseer's own: never "
+                                                   "used to propose, a rewrite that agrees less with it is "
+                                                   "rejected.")] = None,
     golden_label_field: Annotated[str, typer.Option(help="Label column of the golden file.")] = "label",
     spec: SpecName = None,
     minibatch: Annotated[Optional[int], typer.Option(help="Train samples judged per round \\[default: 12].")] = None,  # noqa: UP045,E501
     delta: Annotated[Optional[float], typer.Option(help="Minimum κ gain on validation \\[default: 0.02].")] = None,  # noqa: UP045,E501
-    seed: Annotated[int, typer.Option(help="Seed of the train/validation split and minibatches.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the minibatches (the train / validation / test "
+                                            "split is frozen by content and never reseeded).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
     """Rewrite the active judging prompt from the labelled pool (reference labels of past runs, reviewed edge
     cases): judge a train minibatch, ask the reflection model for a revision of the failures, and accept it only
-    if it agrees better with the labels on the validation split (κ gain ≥ δ, interval excluding 0) and no worse
-    on the golden set. An interrupted round resumes where it stopped."""
+    if it agrees better with the labels on the validation split (κ gain ≥ δ, interval excluding 0, significant
+    after correcting for every earlier look at that split) and no worse on the golden set (overseer's own, plus
+    --golden). The split is frozen; an accepted version's κ on the held-out test split is recorded. An
+    interrupted round resumes where it stopped."""
     import asyncio
 
     from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
@@ -69,7 +73,7 @@ def improve(
         optimizer = make_optimizer(settings, store, load_spec(spec), examples=examples, golden=gold,
                                    budget=Budget(rounds=rounds, calls=budget_calls, usd=budget_usd), seed=seed,
                                    on_event=lambda msg: err.print(msg, highlight=False))
-        err.print(f"labelled pool: {optimizer.pool.sizes()}", highlight=False)
+        err.print(f"labelled pool: {optimizer.pool.describe()}", highlight=False)
         outcomes = asyncio.run(optimizer.run())
     finally:
         store.close()

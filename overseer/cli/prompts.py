@@ -241,6 +241,20 @@ def prompts_rollback(workspace: Workspace = None) -> None:
 
 
 # --- optimizer history -----------------------------------------------------------------------------------------
+def _unproductive_rounds(workspace: Path | None) -> list[dict[str, Any]]:
+    """Failed and interrupted rounds that left no candidate, with their reason."""
+    from overseer.store.runs import RunStore
+
+    path = _workspace(workspace) / "runs.sqlite"
+    if not path.exists():  # reading must not create an empty run store
+        return []
+    store = RunStore(path)
+    try:
+        return store.unproductive_rounds()
+    finally:
+        store.close()
+
+
 def _candidates(workspace: Path | None) -> list[dict[str, Any]]:
     from overseer.store.runs import RunStore
     from overseer.types import scripted_backend
@@ -262,7 +276,9 @@ def _candidates(workspace: Path | None) -> list[dict[str, Any]]:
             "parent": c["parent_version"], "version": c["version"] if c["status"] == "accepted" else None,
             "status": c["status"], "kappa_val": _kappa(m), "kappa_parent_val": _kappa(m, "kappa_parent_val"),
             "delta": _number(m.get("delta")), "ci_low": _number(m.get("ci_low")),
-            "ci_high": _number(m.get("ci_high")), "reason": c["reason"], "created_at": c["created_at"],
+            "ci_high": _number(m.get("ci_high")), "kappa_test": _number(m.get("kappa_test")),
+            "kappa_parent_test": _number(m.get("kappa_parent_test")), "n_test": _number(m.get("n_test")),
+            "reason": c["reason"], "created_at": c["created_at"],
             "synthetic": scripted_backend(m.get("judge_backend"), m.get("reflection_backend")),
             "metrics": m})
     return rows
@@ -295,6 +311,25 @@ def _interval(r: dict[str, Any]) -> str:
     ci = f" [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r["ci_low"] is not None and r["ci_high"] is not None \
         else ""
     return f"{r['delta']:+.3f}{ci}"
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    table = Table()
+    for column in ("round", "parent → version", "status", "κ val (selection)", "κ val parent", "Δκ (interval)",
+                   "κ test (unbiased; parent)", "reason"):
+        table.add_column(column)
+    for r in rows:
+        step = f"v{r['parent']} → " + (NONE if r["version"] is None else f"v{r['version']}")
+        status = Text(r["status"], style="green" if r["status"] == "accepted" else "red")
+        table.add_row(str(r["round"]), step, status, _fmt(r["kappa_val"]), _fmt(r["kappa_parent_val"]),
+                      Text(_interval(r)), _test_kappa(r), Text(r["reason"] or ""))
+    out.print(table)
+
+
+def _test_kappa(r: dict[str, Any]) -> str:
+    if r["kappa_test"] is None:
+        return NONE
+    return f"{r['kappa_test']:.3f}; {_fmt(r['kappa_parent_test'])} (n={r['n_test']:.0f})"
 
 
 def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -355,32 +390,30 @@ def prompts_history(
     """Every candidate prompt the optimizer tried, accepted or rejected, with κ on validation.
 
     One row per candidate, in order: round, parent → new version (— when rejected), status, κ on validation of
-    the candidate and of its parent, the gain Δκ with its bootstrap interval, and why a rejected candidate was
-    rejected. Then a sparkline of κ on validation of the starting version and each accepted version."""
+    the candidate and of its parent (used for selection, so an accepted version's is inflated by it), the gain
+    Δκ with its bootstrap interval, κ on the held-out test split (measured only after an acceptance, never used
+    to decide: the unbiased figure, with the parent's beside it), and why a rejected candidate was rejected.
+    Then a sparkline of κ on validation of the starting version and each accepted version."""
     if plot is not None and plot.suffix.lower() != ".png":
         raise OverseerError(f"--plot writes a PNG: give a file name ending in .png, not {plot}")
-    rows = _candidates(workspace)
+    rows, unproductive = _candidates(workspace), _unproductive_rounds(workspace)
     if as_json:
         _print_json(rows)
-    elif not rows:
+    elif not rows and not unproductive:
         out.print("no optimizer history yet: no candidate prompt was ever proposed in this workspace "
                   "(run `overseer improve`)", highlight=False)
     else:
-        table = Table()
-        for column in ("round", "parent → version", "status", "κ val", "κ val parent", "Δκ (interval)", "reason"):
-            table.add_column(column)
-        for r in rows:
-            step = f"v{r['parent']} → " + (NONE if r["version"] is None else f"v{r['version']}")
-            status = Text(r["status"], style="green" if r["status"] == "accepted" else "red")
-            table.add_row(str(r["round"]), step, status, _fmt(r["kappa_val"]), _fmt(r["kappa_parent_val"]),
-                          Text(_interval(r)), Text(r["reason"] or ""))
-        out.print(table)
+        if rows:
+            _print_table(rows)
         series = _accepted_series(rows)
         if series:
             out.print(f"κ on validation by version: {sparkline([k for _, k in series])}  "
                       + " → ".join(f"{label} {k:.3f}" for label, k in series), highlight=False)
         else:
             out.print("κ on validation by version: no candidate accepted yet", highlight=False)
+        for r in unproductive:
+            out.print(f"round {r['round_id']} ({r['created_at'][:16]}): {r['status']} — {r['reason']}",
+                      highlight=False)
         if synthetic := sum(r["synthetic"] for r in rows):
             from overseer.providers.scripted import synthetic_note
 

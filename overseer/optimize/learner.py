@@ -11,7 +11,14 @@ from typing import Any
 
 from overseer.config import Settings
 from overseer.optimize.optimizer import Budget, Gate, Optimizer, RoundOutcome
-from overseer.optimize.pool import Example, examples_from_memory, examples_from_reviews, examples_from_runs, split_pool
+from overseer.optimize.pool import (
+    Example,
+    examples_from_memory,
+    examples_from_reviews,
+    examples_from_runs,
+    frozen_pool,
+    shipped_golden,
+)
 from overseer.prompt_store import PromptStore
 from overseer.providers import choose_backend, is_scripted, make_provider
 from overseer.providers.scripted import Script
@@ -25,7 +32,9 @@ def make_optimizer(settings: Settings, store: RunStore, spec: Spec, *, examples:
                    on_event: Callable[[str], None] | None = None) -> Optimizer:
     judge_backend = (settings.judges or [choose_backend(settings)])[0]
     reflection_backend = settings.reflection_backend or judge_backend
-    pool = split_pool(examples, golden, seed=seed)
+    # The shipped golden set is always applied, whoever builds the optimizer (improve, judge --learn, the review
+    # app): a rewrite that waves "treat X as aligned" through is vetoed even when the user gave no --golden.
+    pool = frozen_pool(store, examples, [*shipped_golden(), *(golden or [])])
     # A scripted judge is told the pool's labels (human, reference or memory: whichever the pool holds) up front.
     script = Script.of((e.sample, e.label) for e in pool.all()) if is_scripted(judge_backend) else None
     return Optimizer(spec=spec, store=store, prompts=PromptStore(settings.workspace),
@@ -39,7 +48,8 @@ def make_optimizer(settings: Settings, store: RunStore, spec: Spec, *, examples:
 
 def all_examples(settings: Settings, store: RunStore) -> list[Example]:
     """Everything labelled: reference labels of every run, the memory's reviewed cases, and human reviews.
-    A review is also written to the memory as an edge case: that copy is dropped so it does not count twice."""
+    A review is also written to the memory as an edge case: that copy is dropped so it does not count twice (the
+    pool's content key would merge it anyway; dropping it here keeps the review's rationale)."""
     reviews = examples_from_reviews(store)
     copies = store.review_edge_case_ids()
     memory = [e for e in examples_from_memory(settings.workspace / "memory") if e.sample.id not in copies]

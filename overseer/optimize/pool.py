@@ -1,18 +1,30 @@
-"""The labelled pool the optimizer learns from and is judged on: reviewed edge cases from the memory, and
-samples of past runs that came with reference labels, and human reviews from the review TUI. A
-deterministic split by id hash puts each example in train or validation for good; the golden set is pinned by
-the user (e.g. adversarial cases) and is never used to propose a rewrite, only to veto one."""
+"""The labelled pool the optimizer learns from and is judged on: reviewed edge cases from the memory, samples
+of past runs that came with reference labels, and human reviews from the review TUI.
+
+The split is frozen: each item goes to train, validation or test by a hash of its normalized content (so a run
+sample `jbb-…` and its memory copy `ec-…` land together and count once), and the run store keeps the first
+assignment for good, so no later round re-splits. Train proposes rewrites, validation accepts them, test is only
+ever measured after an acceptance (the unbiased figure). The golden set is pinned (overseer's own, always, plus
+the user's) and is never used to propose a rewrite, only to veto one."""
 
 from __future__ import annotations
 
-import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import as_file, files
 from pathlib import Path
+from typing import Literal
 
 from overseer.memory import memory_exists
+from overseer.providers.scripted import seeded_fraction
 from overseer.samples_io import FieldMap, read_samples
 from overseer.store.runs import RunStore
-from overseer.types import Label, Sample
+from overseer.types import Label, Sample, sha256_text
+
+Side = Literal["train", "validation", "test"]
+TEST_SHARE, VALIDATION_SHARE = 0.2, 0.3  # the rest (half) is train
+_SPACE = re.compile(r"\s+")
 
 
 @dataclass
@@ -28,30 +40,62 @@ class Pool:
     train: list[Example]
     validation: list[Example]
     golden: list[Example] = field(default_factory=list)
-    seed: int = 0
-    validation_share: float = 0.4
+    test: list[Example] = field(default_factory=list)
 
     def all(self) -> list[Example]:
-        return [*self.train, *self.validation, *self.golden]
+        return [*self.train, *self.validation, *self.test, *self.golden]
 
-    def sizes(self) -> dict[str, int | float]:
-        return {"train": len(self.train), "validation": len(self.validation), "golden": len(self.golden),
-                "seed": self.seed, "validation_share": self.validation_share}
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test),
+                "golden": len(self.golden)}
+
+    def describe(self) -> str:
+        return (f"{len(self.train)} train, {len(self.validation)} validation, {len(self.test)} test (held out), "
+                f"{len(self.golden)} golden")
 
 
-def in_validation(sample_id: str, seed: int, share: float) -> bool:
-    digest = hashlib.sha256(f"split:{seed}:{sample_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
+def content_key(sample: Sample) -> str:
+    """The item's identity for the split: its context (prompt or conversation, as the memory stores a copy) and
+    response, case- and whitespace-normalized."""
+    def norm(text: str) -> str:
+        return _SPACE.sub(" ", text).strip().casefold()
+
+    return sha256_text(f"{norm(sample.context_text())}\x1f{norm(sample.response)}")
 
 
-def split_pool(examples: list[Example], golden: list[Example] | None = None, *, seed: int = 0,
-               validation_share: float = 0.4) -> Pool:
+def side_of(key: str) -> Side:
+    """Where a never-seen item goes (no seed: the same content lands on the same side in every workspace)."""
+    u = seeded_fraction("pool-split", key)
+    return "test" if u < TEST_SHARE else "validation" if u < TEST_SHARE + VALIDATION_SHARE else "train"
+
+
+def split_pool(examples: list[Example], golden: list[Example] | None = None, *,
+               frozen: Mapping[str, str] | None = None) -> Pool:
+    """Deduplicate by content (a later example wins: a human review overrides a reference label or its memory
+    copy), drop what the golden set pins, and place each item on its frozen side (or `side_of` for a new one)."""
     golden = golden or []
-    pinned = {e.sample.id for e in golden}
-    unique = {e.sample.id: e for e in examples if e.sample.id not in pinned}
-    train = [e for i, e in sorted(unique.items()) if not in_validation(i, seed, validation_share)]
-    validation = [e for i, e in sorted(unique.items()) if in_validation(i, seed, validation_share)]
-    return Pool(train, validation, golden, seed, validation_share)
+    pinned = {content_key(e.sample) for e in golden}
+    unique: dict[str, Example] = {}
+    for e in examples:
+        key = content_key(e.sample)
+        if key not in pinned:
+            unique.pop(key, None)
+            unique[key] = e
+    sides: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}
+    for key, e in sorted(unique.items(), key=lambda kv: kv[1].sample.id):
+        sides[(frozen or {}).get(key) or side_of(key)].append(e)
+    return Pool(sides["train"], sides["validation"], _unique(golden), sides["test"])
+
+
+def frozen_pool(store: RunStore, examples: list[Example], golden: list[Example] | None = None) -> Pool:
+    """`split_pool` with the store's frozen assignment; items seen for the first time are assigned and stored."""
+    keys = {content_key(e.sample) for e in examples}
+    return split_pool(examples, golden, frozen=store.freeze_split({k: side_of(k) for k in sorted(keys)}))
+
+
+def _unique(golden: list[Example]) -> list[Example]:
+    by_key = {content_key(e.sample): e for e in golden}
+    return list(by_key.values())
 
 
 def examples_from_runs(store: RunStore, run_id: str | None = None) -> list[Example]:
@@ -87,3 +131,10 @@ def load_golden(path: Path, fields: FieldMap) -> list[Example]:
     loaded = read_samples(path, fields)
     return [Example(s, s.reference_label, source="golden") for _, s in loaded.samples
             if s.reference_label is not None]
+
+
+def shipped_golden() -> list[Example]:
+    """overseer's own golden set (prompts/golden/v1.jsonl, written for it): misaligned answers that carry
+    injections or praise, and the "treat X as aligned" family. Applied on every path, whatever else is given."""
+    with as_file(files("overseer.prompts") / "golden" / "v1.jsonl") as path:
+        return load_golden(path, FieldMap(label="label"))

@@ -1,17 +1,20 @@
 """The prompt optimizer's records: every candidate (accepted or not, with its parent, metrics and diff) and the
-saved state of each round, written after every stage so an interrupted round resumes where it stopped."""
+saved state of each round, written after every stage so an interrupted round resumes where it stopped; and the
+frozen train / validation / test split of the labelled pool."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from overseer.store.db import Database
+from overseer.store.db import Database, json_get
 from overseer.types import utcnow
 
 
 class OptimizerTables:
-    """The `optimizer_rounds` and `prompt_candidates` tables (RunStore combines this with the other parts)."""
+    """The `optimizer_rounds`, `prompt_candidates` and `pool_split` tables (RunStore combines this with the other
+    parts)."""
 
     db: Database
 
@@ -46,3 +49,32 @@ class OptimizerTables:
         keys = ("id", "round_id", "parent_version", "hash", "status", "reason", "metrics", "version", "created_at",
                 "diff")
         return [{**dict(zip(keys, r, strict=True)), "metrics": json.loads(r[6])} for r in rows]
+
+    def unproductive_rounds(self) -> list[dict[str, Any]]:
+        """Rounds that failed or were left unfinished (interrupted, or a budget ran out) without recording a
+        candidate: id, created_at, stage, status and the reason, oldest first."""
+        rows = self.db.all("SELECT id, created_at, stage, status, state_json FROM optimizer_rounds r "
+                           "WHERE status IN ('failed', 'running') AND NOT EXISTS "
+                           "(SELECT 1 FROM prompt_candidates c WHERE c.round_id = r.id) ORDER BY created_at, rowid")
+        out = []
+        for round_id, created_at, stage, status, state_json in rows:
+            outcome = json.loads(state_json).get("outcome") or {}
+            reason = outcome.get("reason") or f"interrupted before stage {stage}; `overseer improve` resumes it"
+            out.append({"round_id": round_id, "created_at": created_at, "stage": stage,
+                        "status": "interrupted" if status == "running" else status, "reason": reason})
+        return out
+
+    def validation_looks(self) -> int:
+        """How many candidates were ever decided on the validation split (the gate's multiplicity count)."""
+        return int(self.db.scalar(f"SELECT COUNT(*) FROM prompt_candidates WHERE {json_get('metrics_json', '$.n_val')} "
+                                  "IS NOT NULL"))
+
+    def freeze_split(self, proposed: Mapping[str, str]) -> dict[str, str]:
+        """Store each content key's side unless it already has one, and return the stored sides of these keys:
+        the first assignment of an item is final (INSERT OR IGNORE keeps it even when two processes race)."""
+        now = utcnow().isoformat()
+        with self.db.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO pool_split (content_key, split, created_at) VALUES (?,?,?)",
+                                [(key, side, now) for key, side in proposed.items()])
+        stored = dict(self.db.all("SELECT content_key, split FROM pool_split"))
+        return {key: stored[key] for key in proposed}

@@ -51,5 +51,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX review_queue_by_order ON review_queue (created_at, sample_id);
     CREATE INDEX review_queue_by_status ON review_queue (status, run_id);
     """,
+    # 4: the frozen split — each labelled item's side (train / validation / test), keyed by a hash of its
+    # normalized content so copies under different ids share it, assigned once and never re-drawn.
+    """
+    CREATE TABLE pool_split (
+        content_key TEXT PRIMARY KEY, split TEXT NOT NULL CHECK (split IN ('train', 'validation', 'test')),
+        created_at TEXT NOT NULL);
+    """,
 ]
-

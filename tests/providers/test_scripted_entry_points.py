@@ -16,7 +16,7 @@ import pytest
 from overseer.cli.main import run_app
 from overseer.config import load_settings
 from overseer.optimize.learner import make_optimizer
-from overseer.optimize.pool import Example
+from overseer.optimize.pool import Example, shipped_golden
 from overseer.providers.scripted import ScriptedProvider
 from overseer.spec import load_spec
 from overseer.store.runs import RunStore
@@ -124,8 +124,9 @@ def test_the_optimizer_judge_is_told_the_pool_labels_whatever_their_source(tmp_p
         store.close()
     judge, reflection = optimizer.judge_provider, optimizer.reflection_provider
     assert isinstance(judge, ScriptedProvider) and isinstance(reflection, ScriptedProvider)
+    shipped = {e.sample.id: e.label for e in shipped_golden()}  # overseer's own golden set is always in the pool
     assert judge.labels == {**{f"p{i}": "aligned" for i in range(10)}, "p3": "misaligned", "p20": "refusal",
-                            "p30": "misaligned"}
+                            "p30": "misaligned", **shipped}
     assert judge.metadata["p20"] == {"n": 20}
     assert reflection.labels == {}  # the reflection model judges nothing
 
@@ -148,5 +149,6 @@ def test_the_review_apps_round_judges_with_the_humans_label(tmp_path: Path, buil
         store.close()
     judge = built[-2]  # the round's judge, then its reflection model
     assert judge.rule == "echo" and judge.labels[item.sample_id] == human
+    shipped = {e.sample.id: e.label for e in shipped_golden()}  # overseer's own golden set is always in the pool
     assert {k: v for k, v in judge.labels.items() if k != item.sample_id} == {
-        k: v for k, v in EXPECTED.items() if k != item.sample_id}
+        **{k: v for k, v in EXPECTED.items() if k != item.sample_id}, **shipped}
