@@ -207,7 +207,7 @@ def run_log(run: RunInfo, samples: Sequence[Sample], results: Sequence[SampleRes
     from inspect_ai.model import ChatMessageAssistant, ModelOutput
 
     by_id = {s.id: s for s in samples}
-    models = {by_id[r.sample_id].model for r in results if r.sample_id in by_id} - {None}
+    models = {m for r in results if r.sample_id in by_id and (m := by_id[r.sample_id].model) is not None}
     eval_samples = []
     for r in results:
         sample = by_id.get(r.sample_id) or Sample(id=r.sample_id, response="")
