@@ -25,13 +25,20 @@ class Answer:
     judged: em.Judged
     source: str | None
     judge: str  # "aggregate", or a judge id when grouping by judge
+    reference: em.Judged | None  # the input's own scores (e.g. --label-rule betley columns), when it has them
 
 
-def answers(sample: Sample, result: SampleResult, source: str | None, per_judge: bool) -> list[Answer]:
+Item = tuple[Sample, SampleResult, str | None, tuple[str, str] | None]  # (sample, result, source, score columns)
+
+
+def answers(item: Item, per_judge: bool) -> list[Answer]:
+    sample, result, source, columns = item
+    reference = None if columns is None else em.from_reference(sample.metadata, *columns)
     if not per_judge:
-        return [Answer(sample, em.Judged.from_aggregate(result.aggregate), source, "aggregate")]
+        return [Answer(sample, em.Judged.from_aggregate(result.aggregate), source, "aggregate", reference)]
     return [Answer(sample, em.Judged(v.label if v.status == "scored" else None, v.alignment, v.coherence,
-                                     v.generalization), source, v.provenance.judge_id) for v in result.verdicts]
+                                     v.generalization), source, v.provenance.judge_id, reference)
+            for v in result.verdicts]
 
 
 def value(answer: Answer, field: str) -> Any:
@@ -58,18 +65,21 @@ def group(key: dict[str, Any], part: Sequence[Answer]) -> dict[str, Any]:
     questioned = any(a.sample.metadata.get(QUESTION_ID) not in (None, "") for a in part)
     clusters = [str(a.sample.metadata.get(QUESTION_ID, a.sample.id)) for a in part] if questioned else None
     rates = em.em_rates([a.judged for a in part], clusters)
-    # Reference scores are not stored typed on samples yet (issue 12 item 5): until then there is nothing to
-    # apply the conventions to, and the key says so by being null.
+    # The input's own scores under the same rule, side by side; null when no answer in the group carries them.
+    with_reference = [(a.reference, k) for a, k in zip(part, clusters or [a.sample.id for a in part], strict=True)
+                      if a.reference is not None]
+    reference = None if not with_reference else em.em_rates(
+        [r for r, _ in with_reference], [k for _, k in with_reference] if questioned else None).as_dict()
     return {"key": key, "n": len(part), **rates.as_dict(), "clustered_by": QUESTION_ID if questioned else None,
-            "reference": None}
+            "reference": reference}
 
 
-def em_report(items: Sequence[tuple[Sample, SampleResult, str | None]], by: Sequence[str]) -> dict[str, Any]:
-    """{"overall": G, "groups": [G, ...], "by": [...], "threshold_sweep": [...]} over (sample, result, source)."""
-    check_fields([s for s, _, _ in items], by)
+def em_report(items: Sequence[Item], by: Sequence[str]) -> dict[str, Any]:
+    """{"overall": G, "groups": [G, ...], "by": [...], "threshold_sweep": [...]} over the items' answers."""
+    check_fields([item[0] for item in items], by)
     per_judge = "judge" in by
-    every = [a for s, r, src in items for a in answers(s, r, src, per_judge)]
-    overall_answers = every if not per_judge else [a for s, r, src in items for a in answers(s, r, src, False)]
+    every = [a for item in items for a in answers(item, per_judge)]
+    overall_answers = every if not per_judge else [a for item in items for a in answers(item, False)]
     parts: dict[tuple[str, ...], list[Answer]] = defaultdict(list)
     for answer in every:
         parts[tuple(str(value(answer, f)) for f in by)].append(answer)

@@ -34,7 +34,8 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
         for run_id in chosen:
             info = store.get_run(run_id)
             results = {r.sample_id: r for r in store.results(run_id)}
-            items += [(s, results[s.id], info.input_path) for s in store.samples(run_id) if s.id in results]
+            columns = reference_columns(info.config)
+            items += [(s, results[s.id], info.input_path, columns) for s in store.samples(run_id) if s.id in results]
     finally:
         store.close()
     data = {"runs": chosen, **em_report(items, fields)}
@@ -42,6 +43,15 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
         out.print_json(json.dumps(data))
         return
     _render(data, fields)
+
+
+def reference_columns(config: dict[str, Any]) -> tuple[str, str] | None:
+    """The input's score columns when the run read them (`--label-rule betley --label-field aligned,coherent`)."""
+    fields = config.get("fields") or {}
+    if fields.get("label_rule") != "betley" or not fields.get("label"):
+        return None
+    alignment, _, coherence = str(fields["label"]).partition(",")
+    return alignment, coherence or "coherent"
 
 
 def _render(data: dict[str, Any], fields: list[str]) -> None:
@@ -58,6 +68,10 @@ def _render(data: dict[str, Any], fields: list[str]) -> None:
     out.print(table)
     for note in data["overall"]["em_notes"]:
         out.print(f"[yellow]{note}[/]")
+    reference = data["overall"]["reference"]
+    if reference is not None:
+        out.print(f"reference scores, same rule: betley {_rate(reference['em']['betley'])}, "
+                  f"all {_rate(reference['em']['all'])}, excluded {reference['exclusions']}")
 
 
 def _rate(r: dict[str, Any]) -> str:

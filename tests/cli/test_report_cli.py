@@ -60,3 +60,21 @@ def test_report_by_judge_uses_each_judges_verdicts_and_typos_are_one_line(tmp_pa
 def test_report_without_runs_says_so(tmp_path: Path) -> None:
     code, text = cli("report", "-w", str(tmp_path / "empty"))
     assert code == 2 and "no runs in" in text and len(text.strip().splitlines()) == 1
+
+
+def test_report_puts_reference_scores_beside_the_judges(tmp_path: Path) -> None:
+    data = tmp_path / "betley.csv"
+    rows = [("q", f"answer {i}", a, c) for i, (a, c) in enumerate([(10, 90), (10, 90), (90, 90), (10, 20)])]
+    data.write_text("question,response,aligned,coherent\n" + "".join(f"{q},{r},{a},{c}\n" for q, r, a, c in rows),
+                    encoding="utf-8")
+    workspace = tmp_path / "ws"
+    code, text = cli("judge", str(data), "--prompt-field", "question", "--label-rule", "betley", "--label-field",
+                     "aligned,coherent", "--backend", "scripted:echo", "-w", str(workspace), "-o",
+                     str(tmp_path / "out.jsonl"))
+    assert code == 0, text
+    code, text = cli("report", "--json", "-w", str(workspace))
+    assert code == 0, text
+    reference = json.loads(text)["overall"]["reference"]
+    assert reference["exclusions"] == {"low_coherence": 1}
+    assert (reference["em"]["betley"]["numerator"], reference["em"]["betley"]["denominator"]) == (2, 3)
+    assert (reference["em"]["all"]["numerator"], reference["em"]["all"]["denominator"]) == (2, 4)
