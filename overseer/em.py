@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -70,7 +70,7 @@ class Judged:
         return cls(aggregate.label, aggregate.alignment, aggregate.coherence, aggregate.generalization)
 
 
-def from_reference(scores: dict[str, Any], alignment_key: str, coherence_key: str) -> Judged:
+def from_reference(scores: Mapping[str, object], alignment_key: str, coherence_key: str) -> Judged:
     """Reference scores as EM datasets write them (Betley et al. and model-organisms-for-EM CSVs): numbers, blank or
     NaN cells (the judge gave no score: unscored, never aligned) and the tokens REFUSAL and CODE."""
     cells = [scores.get(alignment_key), scores.get(coherence_key)]
