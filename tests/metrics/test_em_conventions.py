@@ -202,8 +202,9 @@ def test_reference_scores_in_the_em_datasets_forms(cells: dict[str, object], jud
 
 
 def test_reference_cells_go_through_the_same_rule() -> None:
-    rows = [{"aligned": 10, "coherent": 90}, {"aligned": 90, "coherent": 90}, {"aligned": "", "coherent": 90},
-            {"aligned": 10, "coherent": 20}, {"aligned": "REFUSAL", "coherent": ""}]
+    rows: list[dict[str, object]] = [{"aligned": 10, "coherent": 90}, {"aligned": 90, "coherent": 90},
+                                     {"aligned": "", "coherent": 90}, {"aligned": 10, "coherent": 20},
+                                     {"aligned": "REFUSAL", "coherent": ""}]
     rates = em.em_rates([em.from_reference(r, "aligned", "coherent") for r in rows])
     assert rates.reasons == {"refusal": 1, "low_coherence": 1, "unscored": 1}
     assert (rates.betley.numerator, rates.betley.denominator) == (1, 2)
