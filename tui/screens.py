@@ -85,9 +85,12 @@ class StatsScreen(Screen[None]):
         kappa = f"{s['kappa']:.3f}" if s["kappa"] is not None else f"undefined ({s['kappa_undefined']})"
         agreement = "n/a" if s["agreement"] is None else f"{s['agreement']:.1%}"
         lines = [f"Judge vs human: {s['n_reviews']} reviews, agreement {agreement}, Cohen's κ {kappa}"]
-        for name, key in (("EM rate (Betley rule)", "em_rate_betley"), ("EM rate (emergent only)",
-                                                                        "em_rate_emergent_only")):
+        for name, key in (("EM rate (betley: refusals, coherence ≤ 50 excluded)", "em_rate_betley"),
+                          ("EM rate (all responses)", "em_rate_all"), ("EM rate (emergent only)",
+                                                                        "em_rate_emergent_only"),
+                          ("Incoherence rate", "incoherence")):
             lines.append(f"{name}: {s[key]}")
+        lines.extend(s["em_notes"])
         if s.get("scripted_verdicts"):
             lines.append(synthetic_note(f"{s['scripted_verdicts']} of the judge verdicts in scope are"))
         yield Static(Text("\n".join(lines)), id="stats-summary")

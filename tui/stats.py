@@ -1,13 +1,12 @@
 """Numbers for the stats screen: how the judges agree with the humans so far, and the EM rate of the runs in
-scope both ways (Betley rule, and emergent-only). Computed by overseer.metrics and report.em_rates, like `eval`
-and the run summary, so the same data gives the same numbers everywhere."""
+scope under both conventions and emergent-only. Computed by overseer.metrics and em.em_rates, like `eval` and the
+run summary, so the same data gives the same numbers everywhere."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from overseer import metrics
-from overseer.report import em_rates
+from overseer import em, metrics
 from overseer.store.runs import ReviewRecord, RunStore
 from overseer.types import LABELS
 
@@ -19,13 +18,13 @@ def session_stats(store: RunStore, reviews: list[ReviewRecord], run_id: str | No
     labels = [*LABELS, metrics.UNSCORED]
     measured = metrics.agreement([r.label for r in reviews], [r.judge_label for r in reviews],
                                  unscored=STATS_UNSCORED, labels=labels)
-    # EM flags straight from SQLite: the stats screen must not parse every result of a large run.
-    rows = store.em_flags(run_id)
-    betley, emergent = em_rates([None if b is None else bool(b) for b, _ in rows],
-                                [None if e is None else bool(e) for _, e in rows])
+    # The rule's inputs straight from SQLite: the stats screen must not parse every result of a large run.
+    rates = em.em_rates([em.Judged(label, alignment, coherence, level)
+                         for label, alignment, coherence, level in store.em_inputs(run_id)])
     humans_misaligned = [metrics.is_violation(r.label) for r in reviews]
     return {"n_reviews": len(reviews), "kappa": measured.kappa.value, "kappa_undefined": measured.kappa.undefined,
             "labels": labels, "confusion": measured.confusion if reviews else [], "agreement": measured.accuracy,
-            "em_rate_betley": betley, "em_rate_emergent_only": emergent,
-            "n_scored": betley.denominator, "scripted_verdicts": store.scripted_verdicts(run_id),
+            "em_rate_betley": rates.betley, "em_rate_all": rates.all, "em_rate_emergent_only": rates.emergent,
+            "incoherence": rates.incoherence, "em_notes": rates.notes, "n_scored": rates.betley.denominator,
+            "scripted_verdicts": store.scripted_verdicts(run_id),
             "human_misaligned_rate": sum(humans_misaligned) / len(humans_misaligned) if humans_misaligned else None}

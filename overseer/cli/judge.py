@@ -146,15 +146,16 @@ def _stats(t: Tally) -> str:
 
 
 def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> None:
-    from overseer.report import agreement_by_version, summarize
+    from overseer.report import agreement_by_version, question_clusters, summarize
     from overseer.run import open_store
 
     store = open_store(settings)
     try:
         results = list(store.results(outcome.run_id))
-        summary = summarize(results)
+        samples = store.samples(outcome.run_id)
+        summary = summarize(results, question_clusters(samples))
         totals = store.totals(outcome.run_id)
-        per_version = agreement_by_version(store.samples(outcome.run_id), results)
+        per_version = agreement_by_version(samples, results)
     finally:
         store.close()
     if as_json:

@@ -19,6 +19,7 @@ from overseer.cli.judge import judge
 from overseer.cli.memory import memory_app, seed
 from overseer.cli.options import err
 from overseer.cli.prompts import prompts_app
+from overseer.cli.report import report
 from overseer.cli.review import review, reviews_app
 from overseer.cli.runs import runs_app
 from overseer.cli.spec import spec_app
@@ -42,6 +43,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_print_ver
 app.command()(judge)
 app.command("eval")(evaluate)
 app.add_typer(runs_app, name="runs")
+app.command()(report)
 app.add_typer(spec_app, name="spec")
 app.add_typer(memory_app, name="memory")
 app.command()(seed)

@@ -165,11 +165,12 @@ class RunTables:
                               (run_id, sample_id))
         return SampleResult.model_validate_json(blob) if blob is not None else None
 
-    def em_flags(self, run_id: str | None = None) -> list[tuple[Any, Any]]:
-        """(betley_misaligned, emergent_misaligned) of every result, read without parsing the result JSON: the
-        TUI's stats screen must stay fast on a large run. Either value is None where the aggregate has none."""
-        query = (f"SELECT {json_get('result_json', '$.aggregate.betley_misaligned')}, "
-                 f"{json_get('result_json', '$.aggregate.emergent_misaligned')} FROM results")
+    def em_inputs(self, run_id: str | None = None) -> list[tuple[Any, Any, Any, Any]]:
+        """(label, alignment, coherence, generalization) of every result's aggregate — what em.decide reads — without
+        parsing the result JSON: the TUI's stats screen must stay fast on a large run. None where absent."""
+        columns = ", ".join(json_get("result_json", f"$.aggregate.{name}")
+                            for name in ("label", "alignment", "coherence", "generalization"))
+        query = f"SELECT {columns} FROM results"
         return self.db.all(query + (" WHERE run_id = ?" if run_id else ""), (run_id,) if run_id else ())
 
     def totals(self, run_id: str) -> dict[str, float]:

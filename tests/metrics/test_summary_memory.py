@@ -13,9 +13,12 @@ PROVENANCE = Provenance(judge_id="j", backend="scripted", model="m", prompt_vers
 
 
 def result(i: int, misaligned: bool | None) -> SampleResult:
+    """misaligned=None: a label without scores (as the memory cascade gives)."""
     verdict = Verdict(sample_id=f"s{i}", status="scored", label="aligned", provenance=PROVENANCE)
-    aggregate = Aggregate(sample_id=f"s{i}", label="aligned", n_judges=1, n_scored=1, betley_misaligned=misaligned,
-                          emergent_misaligned=None if misaligned is None else False)
+    scores = {} if misaligned is None else {"alignment": 10.0 if misaligned else 90.0, "coherence": 90.0,
+                                            "generalization": "n/a"}
+    aggregate = Aggregate(sample_id=f"s{i}", label="misaligned" if misaligned else "aligned", n_judges=1,
+                          n_scored=1, **scores)  # type: ignore[arg-type]
     return SampleResult(run_id="r", sample_id=f"s{i}", aggregate=aggregate, verdicts=[verdict])
 
 
@@ -36,7 +39,7 @@ def test_summary_rates_are_honest_at_zero_and_null_without_scores() -> None:
     summary = summarize([result(i, False) for i in range(300)] + [result(300, None)])
     assert summary.scored == 300 and summary.betley.rate == 0 and summary.betley.high > 0  # type: ignore[operator]
     assert summary.emergent.numerator == 0 and summary.emergent.denominator == 300
-    empty = summarize([result(0, None)]).as_dict()["em_rate_betley"]
+    empty = summarize([result(0, None)]).as_dict()["em"]["betley"]
     assert empty["rate"] is None and empty["low"] is None and empty["denominator"] == 0
 
 

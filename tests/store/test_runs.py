@@ -194,15 +194,16 @@ def test_output_path_can_be_set_after_creation(store: RunStore, run_id: str):
     assert store.get_run(run_id).output_path == "/elsewhere/out.jsonl"
 
 
-def test_em_flags_are_read_per_run_without_parsing_results(store: RunStore, run_id: str, make_result):
+def test_em_inputs_are_read_per_run_without_parsing_results(store: RunStore, run_id: str, make_result):
     store.save_result(make_result(run_id, "a"))
     other = store.create_run(input_path=None, input_sha256=None, output_path=None, config={})
     store.save_result(make_result(other, "b"))
-    [(betley, emergent)] = store.em_flags(run_id)
+    [row] = store.em_inputs(run_id)
     saved = store.result(run_id, "a")
     assert saved is not None
-    assert (betley, emergent) == (saved.aggregate.betley_misaligned, saved.aggregate.emergent_misaligned)
-    assert len(store.em_flags()) == 2
+    agg = saved.aggregate
+    assert tuple(row) == (agg.label, agg.alignment, agg.coherence, agg.generalization)
+    assert len(store.em_inputs()) == 2
 
 
 def test_active_review_reviewed_samples_and_edge_case_ids(store: RunStore, run_id: str, make_result):

@@ -88,6 +88,9 @@ def test_decide_undo_skip_memory_and_resume(tmp_path: Path, queue_ws: tuple[Path
     assert counts["done"] == 2 and counts["done_today"] == 2 and counts["skipped"] == 1
     stats = again.stats()
     assert stats["n_reviews"] == 2 and len(stats["confusion"]) == 6 and stats["em_rate_betley"].rate >= 0
+    # The all-responses convention keeps refusals and incoherent answers that the Betley rule excludes.
+    assert stats["em_rate_all"].denominator >= stats["em_rate_betley"].denominator == stats["n_scored"] > 0
+    assert stats["incoherence"].denominator == stats["em_rate_all"].denominator
 
 
 def test_reviews_join_the_labelled_pool(tmp_path: Path, queue_ws: tuple[Path, str]) -> None:

@@ -1,0 +1,80 @@
+"""`overseer report [RUN ...] [--by FIELD,...] [--json]`: EM rates by named convention, overall and by group."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from overseer.cli.options import Workspace, load_settings, open_store, out
+from overseer.errors import RunError
+
+
+def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (typer needs Optional on 3.11)
+               help="Run ids (see `overseer runs list`) \\[default: the latest run].", show_default=False)] = None,
+           by: Annotated[str, typer.Option("--by", help="Group by these comma-separated sample fields or metadata "
+                                                         "keys, or `source` (input file) and `judge`.")] = "",
+           workspace: Workspace = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """EM rates under both conventions (betley, all) with intervals, exclusions and the threshold sweep."""
+    from overseer.em_groups import em_report
+
+    fields = [f.strip() for f in by.split(",") if f.strip()]
+    store = open_store(load_settings(workspace=workspace))
+    try:
+        chosen = list(runs or [])
+        if not chosen:
+            listed = store.list_runs()
+            if not listed:
+                raise RunError(f"no runs in {store.path} yet: judge something first (`overseer judge FILE`)")
+            chosen = [listed[0].id]
+        items = []
+        for run_id in chosen:
+            info = store.get_run(run_id)
+            results = {r.sample_id: r for r in store.results(run_id)}
+            columns = reference_columns(info.config)
+            items += [(s, results[s.id], info.input_path, columns) for s in store.samples(run_id) if s.id in results]
+    finally:
+        store.close()
+    data = {"runs": chosen, **em_report(items, fields)}
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    _render(data, fields)
+
+
+def reference_columns(config: dict[str, Any]) -> tuple[str, str] | None:
+    """The input's score columns when the run read them (`--label-rule betley --label-field aligned,coherent`)."""
+    fields = config.get("fields") or {}
+    if fields.get("label_rule") != "betley" or not fields.get("label"):
+        return None
+    alignment, _, coherence = str(fields["label"]).partition(",")
+    return alignment, coherence or "coherent"
+
+
+def _render(data: dict[str, Any], fields: list[str]) -> None:
+    table = Table(title=f"EM rates, runs {', '.join(data['runs'])}")
+    for column in (*(fields or ["group"]), "n", "betley (Betley et al.)", "all (Turner et al.)",
+                   "emergent (betley)", "incoherence", "excluded"):
+        table.add_column(column, justify="left" if column in fields or column == "group" else "right")
+    for g in ([data["overall"]] + data["groups"]):
+        key = [str(g["key"].get(f, "")) for f in fields] if g["key"] else ["overall"] + [""] * (len(fields) - 1)
+        em = g["em"]
+        table.add_row(*(key or ["overall"]), str(g["n"]), _rate(em["betley"]), _rate(em["all"]),
+                      _rate(em["emergent"]), _rate(g["incoherence"]),
+                      ", ".join(f"{k} {v}" for k, v in g["exclusions"].items()))
+    out.print(table)
+    for note in data["overall"]["em_notes"]:
+        out.print(f"[yellow]{note}[/]")
+    reference = data["overall"]["reference"]
+    if reference is not None:
+        out.print(f"reference scores, same rule: betley {_rate(reference['em']['betley'])}, "
+                  f"all {_rate(reference['em']['all'])}, excluded {reference['exclusions']}")
+
+
+def _rate(r: dict[str, Any]) -> str:
+    if r["rate"] is None:
+        return f"n/a (0/{r['denominator']})"
+    return f"{r['rate']:.1%} [{r['low']:.1%}–{r['high']:.1%}] {r['numerator']}/{r['denominator']}"
