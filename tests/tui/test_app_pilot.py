@@ -72,7 +72,9 @@ async def test_blind_mode_hides_verdicts_until_labelled(tmp_path: Path) -> None:
 
 
 async def test_reviews_trigger_an_improvement_round_and_the_app_reports_it(tmp_path: Path) -> None:
-    workspace, run_id = await asyncio.to_thread(judge, tmp_path, n=120, backend="scripted:rules", trap_every=4)
+    # 400 samples: the gate spends alpha over its looks (an exact sign test), so the validation split must hold
+    # enough fixed traps for one real gain to be significant at the first look.
+    workspace, run_id = await asyncio.to_thread(judge, tmp_path, n=400, backend="scripted:rules", trap_every=4)
     store = RunStore(workspace / "runs.sqlite")
     conf = settings(workspace, backend="scripted:rules", reflection_backend="scripted:reflect=fix_finance",
                     learn_every=3)
