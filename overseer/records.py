@@ -60,7 +60,7 @@ def read_input_bytes(path: Path) -> bytes:
 
 def _not_a_file(mode: int) -> str:
     if stat.S_ISDIR(mode):
-        return "is a directory, not a file"
+        return "is a directory, not a file, and holds no Inspect logs (.eval or .json)"
     if stat.S_ISFIFO(mode):
         return "is a named pipe (FIFO), not a file (a run reads its input again to resume: save it to a file)"
     return "is a device or socket, not a regular file"
