@@ -21,6 +21,7 @@ from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
     from overseer.prompt_store import PromptStore
+    from overseer.store.runs import RunStore
     from overseer.types import PromptVersion
 
 prompts_app = App(
@@ -241,14 +242,19 @@ def prompts_rollback(workspace: Workspace = None) -> None:
 
 
 # --- optimizer history -----------------------------------------------------------------------------------------
-def _unproductive_rounds(workspace: Path | None) -> list[dict[str, Any]]:
-    """Failed and interrupted rounds that left no candidate, with their reason."""
+def _existing_store(workspace: Path | None) -> RunStore | None:
+    """The workspace's run store, or None when it has none: reading the history must not create an empty one."""
     from overseer.store.runs import RunStore
 
     path = _workspace(workspace) / "runs.sqlite"
-    if not path.exists():  # reading must not create an empty run store
+    return RunStore(path) if path.exists() else None
+
+
+def _unproductive_rounds(workspace: Path | None) -> list[dict[str, Any]]:
+    """Failed and interrupted rounds that left no candidate, with their reason."""
+    store = _existing_store(workspace)
+    if store is None:
         return []
-    store = RunStore(path)
     try:
         return store.unproductive_rounds()
     finally:
@@ -256,13 +262,11 @@ def _unproductive_rounds(workspace: Path | None) -> list[dict[str, Any]]:
 
 
 def _candidates(workspace: Path | None) -> list[dict[str, Any]]:
-    from overseer.store.runs import RunStore
     from overseer.types import scripted_backend
 
-    path = _workspace(workspace) / "runs.sqlite"
-    if not path.exists():  # reading must not create an empty run store
+    store = _existing_store(workspace)
+    if store is None:
         return []
-    store = RunStore(path)
     try:
         found = store.candidates(ROLE)
     finally:
