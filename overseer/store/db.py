@@ -7,6 +7,7 @@ aggregation) is a helper here, so another engine could be added in this one file
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -32,7 +33,7 @@ class Database:
             try:
                 # The busy timeout first: every statement after it may have to wait for another opener.
                 self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                self._enable_wal()
                 self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across process crashes
                 self._migrate(migrations)
             except BaseException:
@@ -41,6 +42,24 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _enable_wal(self) -> None:
+        """Two openers switching a new file to WAL at once both hold a shared lock and want the exclusive one;
+        SQLite breaks that deadlock by failing one of them at once with SQLITE_BUSY, without its busy handler
+        (seen: one of 16 threads opening a new workspace). The wait the busy timeout gives every other
+        statement is given here by hand."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        pause = 0.005
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+                if code not in _BUSY or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     # --- errors ---------------------------------------------------------------------------------------------
     @contextmanager
