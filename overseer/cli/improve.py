@@ -12,6 +12,7 @@ from overseer.cli.options import (
     Backend,
     BaseUrl,
     Judges,
+    LearnLabels,
     Model,
     ReflectionBackend,
     SpecName,
@@ -34,6 +35,7 @@ def improve(
     base_url: BaseUrl = None,
     judges: Judges = None,
     reflection_backend: ReflectionBackend = None,
+    labels: LearnLabels = None,
     golden: Annotated[Optional[Path], typer.Option(help="Pinned golden set (JSONL/CSV with reference labels, "  # noqa: UP045
                                                    "e.g. adversarial cases), added to overseer's own: never "
                                                    "used to propose, a rewrite that agrees less with it is "
@@ -62,7 +64,7 @@ def improve(
 
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=one_judge(judges, "improve"), reflection_backend=reflection_backend,
-                             improve_minibatch=minibatch, improve_delta=delta)
+                             improve_minibatch=minibatch, improve_delta=delta, improve_labels=labels)
     store = open_store(settings)
     try:
         examples = all_examples(settings, store)
@@ -74,13 +76,17 @@ def improve(
                                    budget=Budget(rounds=rounds, calls=budget_calls, usd=budget_usd), seed=seed,
                                    on_event=lambda msg: err.print(msg, highlight=False))
         err.print(f"labelled pool: {optimizer.pool.describe()}", highlight=False)
+        err.print(f"validating as served: {optimizer.serving.describe()}", highlight=False)
         outcomes = asyncio.run(optimizer.run())
     finally:
         store.close()
     if as_json:
         out.print_json(json.dumps([o.__dict__ for o in outcomes], default=str))
-        return
-    for o in outcomes:
-        out.print(f"{o.round_id}: {o.status} — {o.reason}", highlight=False)
-    out.print(f"spent: {optimizer.budget.spent_calls} LLM calls, ${optimizer.budget.spent_usd:.4f}; active prompt: "
-              f"v{optimizer.prompts.active().version}", highlight=False)
+    else:
+        for o in outcomes:
+            out.print(f"{o.round_id}: {o.status} — {o.reason}", highlight=False)
+        out.print(f"spent: {optimizer.budget.spent_calls} LLM calls, ${optimizer.budget.spent_usd:.4f} (at the "
+                  f"configured prices); active prompt: v{optimizer.prompts.active().version}", highlight=False)
+    if failed := [o for o in outcomes if o.status == "failed"]:
+        # Loud: a script must not take a round that proposed nothing for one that was judged and rejected.
+        raise OverseerError(f"optimizer round {failed[-1].round_id} failed: {failed[-1].reason}")

@@ -63,6 +63,10 @@ Judges = Annotated[Optional[str], typer.Option(  # noqa: UP045
 ReflectionBackend = Annotated[Optional[str], typer.Option(  # noqa: UP045
     help="Backend that rewrites the judging prompt in improvement rounds \\[default: the judge's].",
     show_default=False, rich_help_panel=BACKEND_PANEL)]
+LearnLabels = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--labels", help="Labels the prompt optimizer learns from and is gated on: human (review decisions only) or "
+    "all (also reference columns of judged files and the memory's seed files; often another LLM's verdicts) "
+    "\\[default: all]. `prompts history` gives κ per provenance.", show_default=False)]
 Concurrency = Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].",  # noqa: UP045
                                                     show_default=False)]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask the model even for cached prompts.")]
