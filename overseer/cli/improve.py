@@ -59,6 +59,7 @@ def improve(
 
     from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer
     from overseer.optimize.optimizer import Budget
+    from overseer.optimize.pool import choose_labels
     from overseer.samples_io import FieldMap
     from overseer.spec import load_spec
 
@@ -67,11 +68,12 @@ def improve(
                              improve_minibatch=minibatch, improve_delta=delta, improve_labels=labels)
     store = open_store(settings)
     try:
-        examples = all_examples(settings, store)
+        examples = choose_labels(all_examples(settings, store), settings.improve_labels)
         gold = golden_path_examples(golden, FieldMap(label=golden_label_field))
         if len(examples) < 10:
-            raise OverseerError(f"only {len(examples)} labelled samples in {settings.workspace}: judge a file with "
-                                "--label-field, or seed reviewed edge cases, first")
+            which = " (--labels human: review decisions only)" if settings.improve_labels == "human" else ""
+            raise OverseerError(f"only {len(examples)} labelled samples in {settings.workspace}{which}: judge a "
+                                "file with --label-field, seed reviewed edge cases, or review, first")
         optimizer = make_optimizer(settings, store, load_spec(spec), examples=examples, golden=gold,
                                    budget=Budget(rounds=rounds, calls=budget_calls, usd=budget_usd), seed=seed,
                                    on_event=lambda msg: err.print(msg, highlight=False))

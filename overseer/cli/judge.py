@@ -96,7 +96,7 @@ def judge(
                              cache=False if no_cache else None, learn_every=learn_every,
                              reflection_backend=reflection_backend, max_clauses=max_clauses,
                              improve_labels=labels)
-    if learn:
+    if learn and not resume:  # a resume checks the run's recorded settings (the Learner does)
         from overseer.optimize.learner import check_learning
 
         check_learning(settings)  # before the run exists: a setup that cannot learn is refused, not discovered

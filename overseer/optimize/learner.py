@@ -119,6 +119,7 @@ class Learner:
 
     def __init__(self, settings: Settings, store: RunStore, spec: Spec, run_id: str, judges: dict[str, Any],
                  on_event: Callable[[str], None] | None = None) -> None:
+        check_learning(settings)  # a resumed --learn run's recorded settings, checked before the first sample
         self.settings, self.store, self.spec, self.run_id, self.judges = settings, store, spec, run_id, judges
         self.every, self.seen, self.say = settings.learn_every, 0, on_event or (lambda _m: None)
         self.task: asyncio.Task[list[RoundOutcome]] | None = None

@@ -246,6 +246,11 @@ class Optimizer:
         self.backends = {"judge_backend": " ".join(f"{p.backend}@{p.model}" for p in serving.providers),
                          "reflection_backend": f"{reflection_provider.backend}@{reflection_provider.model}"}
 
+    @property
+    def judge_provider(self) -> Provider:
+        """The first served judge (the one whose id a single-judge setup records)."""
+        return self.serving.providers[0]
+
     # --- judging ------------------------------------------------------------------------------------------
     async def _served(self, prompt: PromptVersion, examples: list[Example]) -> dict[str, dict[str, Any]]:
         """Each example judged as the runs will judge it (serving.py); the budget counts every fresh call."""
