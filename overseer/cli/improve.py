@@ -22,6 +22,7 @@ from overseer.cli.options import (
     one_judge,
     open_store,
     out,
+    parse_learn_labels,
 )
 from overseer.errors import OverseerError
 
@@ -65,7 +66,8 @@ def improve(
 
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=one_judge(judges, "improve"), reflection_backend=reflection_backend,
-                             improve_minibatch=minibatch, improve_delta=delta, improve_labels=labels)
+                             improve_minibatch=minibatch, improve_delta=delta,
+                             improve_labels=parse_learn_labels(labels))
     store = open_store(settings)
     try:
         examples = choose_labels(all_examples(settings, store), settings.improve_labels)

@@ -29,6 +29,7 @@ from overseer.cli.options import (
     load_settings,
     out,
     parse_label_rule,
+    parse_learn_labels,
 )
 from overseer.cli.runs import render_summary
 from overseer.errors import OverseerError
@@ -95,7 +96,7 @@ def judge(
                              judges=judges.split() if judges else None, rubric=rubric, concurrency=concurrency,
                              cache=False if no_cache else None, learn_every=learn_every,
                              reflection_backend=reflection_backend, max_clauses=max_clauses,
-                             improve_labels=labels)
+                             improve_labels=parse_learn_labels(labels))
     if learn and not resume:  # a resume checks the run's recorded settings (the Learner does)
         from overseer.optimize.learner import check_learning
 

@@ -80,6 +80,12 @@ def one_judge(judges: str | None, command: str) -> list[str] | None:
     return specs
 
 
+def parse_learn_labels(labels: str | None) -> str | None:
+    if labels in (None, "human", "all"):
+        return labels
+    raise OverseerError(f"--labels must be human or all, not {labels!r}")
+
+
 def parse_label_rule(rule: str) -> LabelRuleName:
     if rule in ("auto", "betley"):
         return cast("LabelRuleName", rule)
