@@ -124,3 +124,53 @@ def test_the_emergent_only_rate_is_held_to_the_labels_generalization_levels() ->
     why, measured = em_drift(truth, levels, parent, same_em_more_emergent)  # type: ignore[arg-type]
     assert why is not None and "emergent-only" in why and measured["n_levels"] == 10
     assert em_drift(truth, levels, parent, parent)[0] is None  # type: ignore[arg-type]
+
+
+def test_each_item_records_its_label_provenance_and_history_gives_kappa_per_provenance(tmp_path: Path) -> None:
+    import contextlib
+    import io
+    import json
+    import sqlite3
+
+    from overseer.cli.main import run_app
+
+    examples = pool()
+    for i, e in enumerate(examples):  # in threes, so each provenance holds both classes (κ is defined)
+        e.provenance = ("human", "reference", "seed")[(i // 3) % 3]
+    settings = load_settings(workspace=str(tmp_path), backend="scripted:rules",
+                             reflection_backend="scripted:reflect=fix_finance")
+    store = RunStore(tmp_path / "runs.sqlite")
+    try:
+        opt = make_optimizer(settings, store, load_spec(None), examples=examples)
+        assert "labels: 42 human, 39 reference, 39 seed" in opt.pool.describe()
+        [outcome] = asyncio.run(opt.run(1))
+        sides = store.split_provenance()
+    finally:
+        store.close()
+    assert outcome.status == "accepted", outcome.reason
+    assert sum(sides["validation"].values()) == len(opt.pool.validation) and "unknown" not in sides["validation"]
+    with sqlite3.connect(tmp_path / "runs.sqlite") as db:
+        assert db.execute("SELECT provenance, label FROM pool_split WHERE provenance = 'human' LIMIT 1").fetchone()
+    for provenance in ("human", "reference", "seed"):
+        assert f"kappa_val_{provenance}" in outcome.metrics and f"n_val_{provenance}" in outcome.metrics
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        assert run_app(["prompts", "history", "--json", "-w", str(tmp_path)]) == 0
+    [row] = json.loads(buffer.getvalue())
+    assert set(row["by_provenance"]["val"]) == {"human", "reference", "seed"}
+    assert row["by_provenance"]["val"]["human"]["n"] == outcome.metrics["n_val_human"]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        assert run_app(["prompts", "history", "-w", str(tmp_path)]) == 0
+    assert "κ val by label source" in buffer.getvalue() and "human 1.000" in buffer.getvalue()
+
+
+def test_labels_human_keeps_only_review_decisions() -> None:
+    from overseer.optimize.pool import choose_labels
+
+    examples = pool(9)
+    for i, e in enumerate(examples):
+        e.provenance = ("human", "reference", "seed")[i % 3]
+    assert [e.sample.id for e in choose_labels(examples, "human")] == ["s000", "s003", "s006"]
+    assert choose_labels(examples, "all") == examples
