@@ -51,3 +51,27 @@ def test_a_single_judge_command_refuses_several_judges(command: str, tmp_path: P
     args = [command] + (["in.jsonl"] if command == "audit" else [])
     code, text = cli(*args, "--judges", "scripted:echo openai@gpt-4o", "-w", str(tmp_path / "ws"))
     assert code == 2 and f"{command} works on one judge; --judges names 2" in text and "Traceback" not in text
+
+
+LEARNING_OPTIONS = ("--reflection-backend", "--labels")
+LEARNING_COMMANDS = ("judge", "improve", "review")  # the three paths that run improvement rounds
+
+
+def test_the_learning_options_are_one_set_on_every_path_that_learns() -> None:
+    group = typer.main.get_command(app)
+    for name in LEARNING_OPTIONS:
+        helps = set()
+        for command in LEARNING_COMMANDS:
+            params = {opt: p for p in group.commands[command].params for opt in p.opts}  # type: ignore[attr-defined]
+            assert name in params, f"{command} lacks {name}"
+            helps.add(params[name].help)
+        assert len(helps) == 1, (name, helps)
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_every_model_commands_help_lists_the_backend_options_in_one_panel(command: str) -> None:
+    code, text = cli(command, "--help")
+    assert code == 0, text
+    panel = text[text.index("Model backend"):]
+    for name in BACKEND_OPTIONS:
+        assert name in panel, f"{command} --help: {name} not in the Model backend panel"
