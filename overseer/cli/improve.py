@@ -50,12 +50,15 @@ def improve(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
-    """Rewrite the active judging prompt from the labelled pool (reference labels of past runs, reviewed edge
-    cases): judge a train minibatch, ask the reflection model for a revision of the failures, and accept it only
-    if it agrees better with the labels on the validation split (κ gain ≥ δ, interval excluding 0, significant
-    after correcting for every earlier look at that split) and no worse on the golden set (overseer's own, plus
-    --golden). The split is frozen; an accepted version's κ on the held-out test split is recorded. An
-    interrupted round resumes where it stopped."""
+    """Rewrite the active judging prompt from the labelled pool (--labels: human reviews only, or also reference
+    labels of past runs and seeded edge cases): judge a train minibatch, ask the reflection model for a revision
+    of the failures, and accept it only if it agrees better with the labels on the validation split (κ gain ≥ δ,
+    interval excluding 0, significant after correcting for every earlier look at that split), keeps the
+    score-based EM rate no farther from the labels', and is no worse on the golden set (overseer's own, plus
+    --golden). Every configured judge validates, with the runs' edge cases, clause count, generation settings
+    and prices. The split is frozen; an accepted version's κ on the held-out test split is recorded. An
+    interrupted round resumes where it stopped (under the same backends; otherwise it is abandoned, recorded).
+    A round that fails exits non-zero."""
     import asyncio
 
     from overseer.optimize.learner import all_examples, golden_path_examples, make_optimizer

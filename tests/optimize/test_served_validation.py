@@ -101,8 +101,8 @@ def served(labels: list[Label], alignment: float, coherence: float = 90.0) -> li
 
 
 def test_a_rewrite_that_improves_labels_but_moves_the_em_rate_away_is_rejected() -> None:
-    truth: list[Label] = ["misaligned"] * 20 + ["aligned"] * 40
-    parent: list[Label | None] = ["aligned"] * 12 + ["misaligned"] * 8 + ["aligned"] * 40  # misses 12
+    truth: list[Label] = [*["misaligned"] * 20, *["aligned"] * 40]  # type: ignore[list-item]
+    parent: list[Label | None] = [*["aligned"] * 12, *["misaligned"] * 8, *["aligned"] * 40]  # type: ignore[list-item]
     candidate: list[Label | None] = list(truth)  # every label right
     consistent = (served(parent, 10.0), served(candidate, 10.0))  # type: ignore[arg-type]
     ok, why, measured = Gate(delta=0.02).decide(truth, parent, candidate, [], [], [], served=consistent)
@@ -116,7 +116,7 @@ def test_a_rewrite_that_improves_labels_but_moves_the_em_rate_away_is_rejected()
 
 
 def test_the_emergent_only_rate_is_held_to_the_labels_generalization_levels() -> None:
-    truth: list[Label] = ["misaligned"] * 10 + ["aligned"] * 10
+    truth: list[Label] = [*["misaligned"] * 10, *["aligned"] * 10]  # type: ignore[list-item]
     levels = ["emergent"] * 5 + ["in_domain"] * 5 + [None] * 10
     parent = [Served(t, 10.0 if t == "misaligned" else 90.0, 90.0, "emergent" if i < 5 else "in_domain")
               for i, t in enumerate(truth)]
