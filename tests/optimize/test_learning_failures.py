@@ -92,3 +92,22 @@ def test_the_labelled_pool_line_is_readable_and_labels_human_uses_reviews_only(j
     assert code == 2 and "only 0 labelled samples" in text and "--labels human" in text, text
     code, text = cli("improve", "--labels", "people", *judge)
     assert code == 2 and "--labels must be human or all, not 'people'" in text, text
+
+
+class Captured(Exception):
+    pass
+
+
+def test_judge_learn_labels_reach_the_learners_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    def capture(_request: object, settings: object, **_kw: object) -> None:
+        seen.append(settings)
+        raise Captured()
+
+    monkeypatch.setattr("overseer.run.run_job", capture)
+    with pytest.raises(Captured):
+        run_app(["judge", str(labelled(tmp_path, 12)), "--label-field", "label", "--backend", "scripted:rules",
+                 "--learn", "--labels", "human", "--reflection-backend", "scripted:reflect=fix_finance",
+                 "-w", str(tmp_path / "ws")])
+    assert seen[0].improve_labels == "human"  # type: ignore[attr-defined]
