@@ -18,8 +18,8 @@ from overseer.cli.options import (
     SpecName,
     Workspace,
     err,
+    judge_specs,
     load_settings,
-    one_judge,
     open_store,
     out,
     parse_learn_labels,
@@ -68,7 +68,7 @@ def improve(
     from overseer.spec import load_spec
 
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
-                             judges=one_judge(judges, "improve"), reflection_backend=reflection_backend,
+                             judges=judge_specs(judges), reflection_backend=reflection_backend,
                              improve_minibatch=minibatch, improve_delta=delta,
                              improve_labels=parse_learn_labels(labels))
     store = open_store(settings)

@@ -19,8 +19,8 @@ from overseer.cli.options import (
     ReflectionBackend,
     Workspace,
     err,
+    judge_specs,
     load_settings,
-    one_judge,
     open_store,
     out,
     parse_learn_labels,
@@ -62,7 +62,7 @@ def review(
     from overseer.tui.state import ReviewSession
 
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
-                             judges=one_judge(judges, "review"), reflection_backend=reflection_backend,
+                             judges=judge_specs(judges), reflection_backend=reflection_backend,
                              learn_every=learn_every, improve_labels=parse_learn_labels(labels))
     store = open_store(settings)
     try:

@@ -46,7 +46,9 @@ def test_improve_passes_base_url_and_judges_to_its_settings(tmp_path: Path, monk
     assert (seen[0].judges, seen[0].base_url) == (["openai@judge-model"], "http://127.0.0.1:9/v1")
 
 
-@pytest.mark.parametrize("command", ["improve", "audit"])
+# improve and review now take several judges (issue 13 item 5: a rewrite is validated with every judge that will
+# serve it); audit still audits one.
+@pytest.mark.parametrize("command", ["audit"])
 def test_a_single_judge_command_refuses_several_judges(command: str, tmp_path: Path) -> None:
     args = [command] + (["in.jsonl"] if command == "audit" else [])
     code, text = cli(*args, "--judges", "scripted:echo openai@gpt-4o", "-w", str(tmp_path / "ws"))
@@ -75,3 +77,16 @@ def test_every_model_commands_help_lists_the_backend_options_in_one_panel(comman
     panel = text[text.index("Model backend"):]
     for name in BACKEND_OPTIONS:
         assert name in panel, f"{command} --help: {name} not in the Model backend panel"
+
+
+def test_improve_takes_every_judge_that_will_serve_the_prompt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Settings] = []
+
+    def capture(settings: Settings, _store: object) -> list[object]:
+        seen.append(settings)
+        raise Captured("captured")
+
+    monkeypatch.setattr("overseer.optimize.learner.all_examples", capture)
+    code, text = cli("improve", "--judges", "scripted:rules openai@gpt-4o", "-w", str(tmp_path / "ws"))
+    assert code == 2 and "captured" in text, text
+    assert seen[0].judges == ["scripted:rules", "openai@gpt-4o"]
