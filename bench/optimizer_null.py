@@ -102,8 +102,8 @@ def main() -> int:
     parser.add_argument("--pool", type=int, default=240, help="labelled items (half train, 30%% validation)")
     args = parser.parse_args()
     examples = pool_examples(args.pool)
-    sizes = split_pool(examples).sizes()
-    print(f"pool: {sizes}; {args.searches} searches × {args.rounds} rounds; judge error rate {args.rate}",
+    print(f"labelled pool: {split_pool(examples).describe()}\n{args.searches} searches × {args.rounds} rounds; "
+          f"judge error rate {args.rate}",
           flush=True)
     rates = {}
     for corrected in (True, False):

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     learn_every: int = Field(20, ge=2)  # with --learn: one improvement round per this many new labels
     improve_delta: float = Field(0.02, ge=0)  # minimum κ gain on validation to accept a rewrite
     improve_minibatch: int = Field(12, ge=2)
+    # Which labels the optimizer learns from and is gated on: human (reviews only) or all (reviews, reference
+    # columns, seed files); see overseer.optimize.pool.DEFAULT_LABELS for why `all` is the default.
+    improve_labels: Literal["human", "all"] = "all"
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -16,6 +16,7 @@ from overseer.cli.options import (
     IdField,
     Judges,
     LabelRule,
+    LearnLabels,
     MaxClauses,
     Model,
     NoCache,
@@ -28,6 +29,7 @@ from overseer.cli.options import (
     load_settings,
     out,
     parse_label_rule,
+    parse_learn_labels,
 )
 from overseer.cli.runs import render_summary
 from overseer.errors import OverseerError
@@ -72,6 +74,7 @@ def judge(
                                         "the new prompt if it was accepted.")] = False,
     learn_every: Annotated[Optional[int], typer.Option(help="Labels per improvement round \\[default: 20].")] = None,  # noqa: UP045,E501
     reflection_backend: ReflectionBackend = None,
+    labels: LearnLabels = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -92,7 +95,12 @@ def judge(
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=judges.split() if judges else None, rubric=rubric, concurrency=concurrency,
                              cache=False if no_cache else None, learn_every=learn_every,
-                             reflection_backend=reflection_backend, max_clauses=max_clauses)
+                             reflection_backend=reflection_backend, max_clauses=max_clauses,
+                             improve_labels=parse_learn_labels(labels))
+    if learn and not resume:  # a resume checks the run's recorded settings (the Learner does)
+        from overseer.optimize.learner import check_learning
+
+        check_learning(settings)  # before the run exists: a setup that cannot learn is refused, not discovered
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=parse_label_rule(label_rule))
     if cascade is not None and not 0.5 <= cascade <= 1.0:

@@ -58,14 +58,24 @@ BaseUrl = Annotated[Optional[str], typer.Option(  # noqa: UP045
     help="OpenAI-compatible server (vLLM, Ollama, llama.cpp).", show_default=False, rich_help_panel=BACKEND_PANEL)]
 Judges = Annotated[Optional[str], typer.Option(  # noqa: UP045
     help="Judges instead of --backend: space-separated backend specs, each optionally BACKEND@MODEL, e.g. "
-    "'openai@gpt-4o anthropic'. judge takes several; improve and review take one (the judge whose prompt is "
-    "rewritten), audit one (the judge under audit).", show_default=False, rich_help_panel=BACKEND_PANEL)]
+    "'openai@gpt-4o anthropic'. judge, improve and review take several (a rewritten prompt is validated with "
+    "every judge that will serve it); audit takes one (the judge under audit).", show_default=False,
+    rich_help_panel=BACKEND_PANEL)]
 ReflectionBackend = Annotated[Optional[str], typer.Option(  # noqa: UP045
     help="Backend that rewrites the judging prompt in improvement rounds \\[default: the judge's].",
     show_default=False, rich_help_panel=BACKEND_PANEL)]
+LearnLabels = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--labels", help="Labels the prompt optimizer learns from and is gated on: human (review decisions only) or "
+    "all (also reference columns of judged files and the memory's seed files; often another LLM's verdicts) "
+    "\\[default: all]. `prompts history` gives κ per provenance.", show_default=False)]
 Concurrency = Annotated[Optional[int], typer.Option(help="Model calls in flight \\[default: 8].",  # noqa: UP045
                                                     show_default=False)]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask the model even for cached prompts.")]
+
+
+def judge_specs(judges: str | None) -> list[str] | None:
+    """--judges for a command that takes several: the backend specs, or None when not given."""
+    return judges.split() if judges else None
 
 
 def one_judge(judges: str | None, command: str) -> list[str] | None:
@@ -74,6 +84,12 @@ def one_judge(judges: str | None, command: str) -> list[str] | None:
     if specs and len(specs) > 1:
         raise ConfigError(f"{command} works on one judge; --judges names {len(specs)} ({judges}): pick one")
     return specs
+
+
+def parse_learn_labels(labels: str | None) -> str | None:
+    if labels in (None, "human", "all"):
+        return labels
+    raise OverseerError(f"--labels must be human or all, not {labels!r}")
 
 
 def parse_label_rule(rule: str) -> LabelRuleName:

@@ -284,8 +284,30 @@ def _candidates(workspace: Path | None) -> list[dict[str, Any]]:
             "kappa_parent_test": _number(m.get("kappa_parent_test")), "n_test": _number(m.get("n_test")),
             "reason": c["reason"], "created_at": c["created_at"],
             "synthetic": scripted_backend(m.get("judge_backend"), m.get("reflection_backend")),
-            "metrics": m})
+            "kind": "candidate", "by_provenance": _by_provenance(m), "metrics": m})
     return rows
+
+
+def _by_provenance(m: dict[str, Any]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """{split: {provenance: {kappa, kappa_parent, n}}} from the candidate's metrics (optimizer.by_provenance)."""
+    from overseer.optimize.pool import PROVENANCES
+
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for split in ("val", "test"):
+        for p in PROVENANCES:
+            if (n := _number(m.get(f"n_{split}_{p}"))) is not None:
+                out.setdefault(split, {})[p] = {"kappa": _number(m.get(f"kappa_{split}_{p}")),
+                                                "kappa_parent": _number(m.get(f"kappa_parent_{split}_{p}")),
+                                                "n": n}
+    return out
+
+
+def _round_rows(unproductive: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failed and interrupted rounds as --json rows beside the candidates (no candidate: its fields are null)."""
+    return [{"kind": "round", "round_id": r["round_id"], "status": r["status"], "reason": r["reason"],
+             "stage": r["stage"], "created_at": r["created_at"], "id": None, "round": None, "parent": None,
+             "version": None, "kappa_val": None, "kappa_test": None, "synthetic": None, "by_provenance": {}}
+            for r in unproductive]
 
 
 def _accepted_series(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
@@ -320,14 +342,20 @@ def _interval(r: dict[str, Any]) -> str:
 def _print_table(rows: list[dict[str, Any]]) -> None:
     table = Table()
     for column in ("round", "parent → version", "status", "κ val (selection)", "κ val parent", "Δκ (interval)",
-                   "κ test (unbiased; parent)", "reason"):
+                   "κ test (unbiased; parent)", "κ val by label source", "reason"):
         table.add_column(column)
     for r in rows:
         step = f"v{r['parent']} → " + (NONE if r["version"] is None else f"v{r['version']}")
         status = Text(r["status"], style="green" if r["status"] == "accepted" else "red")
         table.add_row(str(r["round"]), step, status, _fmt(r["kappa_val"]), _fmt(r["kappa_parent_val"]),
-                      Text(_interval(r)), _test_kappa(r), Text(r["reason"] or ""))
+                      Text(_interval(r)), _test_kappa(r), Text(_provenance_cell(r)), Text(r["reason"] or ""))
     out.print(table)
+
+
+def _provenance_cell(r: dict[str, Any]) -> str:
+    """e.g. `human 0.812 (n=12); reference 0.604 (n=40)`: κ of the candidate on each label source."""
+    parts = [f"{p} {_fmt(v['kappa'])} (n={v['n']:.0f})" for p, v in r["by_provenance"].get("val", {}).items()]
+    return "; ".join(parts) or NONE
 
 
 def _test_kappa(r: dict[str, Any]) -> str:
@@ -396,13 +424,15 @@ def prompts_history(
     One row per candidate, in order: round, parent → new version (— when rejected), status, κ on validation of
     the candidate and of its parent (used for selection, so an accepted version's is inflated by it), the gain
     Δκ with its bootstrap interval, κ on the held-out test split (measured only after an acceptance, never used
-    to decide: the unbiased figure, with the parent's beside it), and why a rejected candidate was rejected.
+    to decide: the unbiased figure, with the parent's beside it), κ on validation per label source (human review,
+    reference column, seed file), and why a rejected candidate was rejected. Rounds that failed or were
+    interrupted before proposing a candidate follow, with their reason (--json: rows of kind `round`).
     Then a sparkline of κ on validation of the starting version and each accepted version."""
     if plot is not None and plot.suffix.lower() != ".png":
         raise OverseerError(f"--plot writes a PNG: give a file name ending in .png, not {plot}")
     rows, unproductive = _candidates(workspace), _unproductive_rounds(workspace)
     if as_json:
-        _print_json(rows)
+        _print_json(sorted([*rows, *_round_rows(unproductive)], key=lambda r: r["created_at"]))
     elif not rows and not unproductive:
         out.print("no optimizer history yet: no candidate prompt was ever proposed in this workspace "
                   "(run `overseer improve`)", highlight=False)

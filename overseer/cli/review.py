@@ -14,14 +14,16 @@ from overseer.cli.options import (
     Backend,
     BaseUrl,
     Judges,
+    LearnLabels,
     Model,
     ReflectionBackend,
     Workspace,
     err,
+    judge_specs,
     load_settings,
-    one_judge,
     open_store,
     out,
+    parse_learn_labels,
 )
 
 reviews_app = App(help="Human review decisions made in `overseer review`.")
@@ -46,6 +48,7 @@ def review(
     base_url: BaseUrl = None,
     judges: Judges = None,
     reflection_backend: ReflectionBackend = None,
+    labels: LearnLabels = None,
     learn_every: Annotated[Optional[int], typer.Option(help="Reviews per improvement round "  # noqa: UP045
                                                        "\\[default: 20].", show_default=False)] = None,
     workspace: Workspace = None,
@@ -59,8 +62,8 @@ def review(
     from overseer.tui.state import ReviewSession
 
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
-                             judges=one_judge(judges, "review"), reflection_backend=reflection_backend,
-                             learn_every=learn_every)
+                             judges=judge_specs(judges), reflection_backend=reflection_backend,
+                             learn_every=learn_every, improve_labels=parse_learn_labels(labels))
     store = open_store(settings)
     try:
         session = ReviewSession(store, settings, run_id=run, reason=reason, blind=blind, reviewer=reviewer)

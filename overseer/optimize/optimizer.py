@@ -27,17 +27,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overseer import metrics
-from overseer.clauses import ClauseSelector
-from overseer.errors import AuthenticationError, OverseerError
-from overseer.judging.judge import Judge, render_clauses
-from overseer.optimize.pool import Example, Pool
+from overseer.errors import AuthenticationError, OverseerError, ProviderError
+from overseer.judging.judge import render_clauses
+from overseer.optimize.em_check import em_drift
+from overseer.optimize.pool import PROVENANCES, Example, Pool
+from overseer.optimize.serving import Served, Serving
 from overseer.prompt_store import PromptStore
 from overseer.providers.base import CallContext, GenerationParams, Provider
 from overseer.providers.pricing import cost_usd
 from overseer.providers.retry import RetryPolicy, with_retries
 from overseer.store.runs import RunStore
 from overseer.templates import load_prompt, missing_placeholders, render, shipped_prompts_dir
-from overseer.types import Label, Message, PromptVersion, Spec, sha256_text
+from overseer.types import Generalization, Label, Message, PromptVersion, Spec, sha256_text
 
 REFLECTION_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["prompt", "summary"],
@@ -142,10 +143,15 @@ class Gate:
     # for the whole search however many rounds reuse the validation split.
     alpha: float = 0.025
     corrected: bool = True
+    em_tolerance: float = 0.0  # how much farther from the labels' EM rate a candidate may move it (a share)
 
     def decide(self, truth: list[Label], parent: list[Label | None], candidate: list[Label | None],
                golden_truth: list[Label], golden_parent: list[Label | None],
-               golden_candidate: list[Label | None], look: int = 1) -> tuple[bool, str, dict[str, float]]:
+               golden_candidate: list[Label | None], look: int = 1, *,
+               served: tuple[list[Served], list[Served]] | None = None,
+               levels: list[Generalization | None] | None = None) -> tuple[bool, str, dict[str, float]]:
+        """`served` gives both prompts' scored verdicts on the validation items (for the EM rule check, see
+        em_check.py) and `levels` the labels' generalization levels where known."""
         gain = bootstrap_delta(truth, parent, candidate, resamples=self.resamples, seed=self.seed)
         cand, par = gate_agreement(truth, candidate), gate_agreement(truth, parent)
         measured = {"kappa_val": cand.kappa.value, "kappa_parent_val": par.kappa.value,
@@ -160,6 +166,11 @@ class Gate:
             recorded.update(golden_parent=golden_p, golden_candidate=golden_c, n_golden=len(golden_truth))
             if golden_c < golden_p:
                 return False, f"golden-set agreement dropped from {golden_p:.3f} to {golden_c:.3f}", recorded
+        if served is not None:
+            drift, rates = em_drift(truth, levels or [None] * len(truth), *served, tolerance=self.em_tolerance)
+            recorded.update(rates)
+            if drift is not None:
+                return False, drift, recorded
         if gain.point is None or gain.low is None or gain.high is None:
             return False, f"the κ gain cannot be measured on validation ({gain.undefined})", recorded
         if gain.point < self.delta:
@@ -212,42 +223,46 @@ class RoundOutcome:
 
 
 class Optimizer:
-    def __init__(self, *, spec: Spec, store: RunStore, prompts: PromptStore, judge_provider: Provider,
-                 reflection_provider: Provider, pool: Pool, delimiter_key: bytes, gate: Gate | None = None,
-                 budget: Budget | None = None, minibatch: int = 12, concurrency: int = 8, seed: int = 0,
-                 policy: RetryPolicy | None = None, on_event: Callable[[str], None] | None = None) -> None:
-        self.spec, self.store, self.prompts, self.pool = spec, store, prompts, pool
-        self.judge_provider, self.reflection_provider = judge_provider, reflection_provider
+    """`serving` is the judge panel the prompt will serve under (serving.py); without it, `judge_provider` alone
+    with default settings and no edge cases (the optimizer's unit tests and benchmarks)."""
+
+    def __init__(self, *, spec: Spec, store: RunStore, prompts: PromptStore, reflection_provider: Provider,
+                 pool: Pool, delimiter_key: bytes, judge_provider: Provider | None = None,
+                 serving: Serving | None = None, gate: Gate | None = None, budget: Budget | None = None,
+                 minibatch: int = 12, concurrency: int = 8, seed: int = 0, policy: RetryPolicy | None = None,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        if serving is None:
+            if judge_provider is None:
+                raise ValueError("the optimizer needs a judge_provider or a serving panel")
+            serving = Serving([judge_provider], spec, delimiter_key, store, policy=policy or RetryPolicy(),
+                              concurrency=concurrency)
+        self.spec, self.store, self.prompts, self.pool, self.serving = spec, store, prompts, pool, serving
+        self.reflection_provider = reflection_provider
         self.delimiter_key, self.gate, self.budget = delimiter_key, gate or Gate(), budget or Budget()
         self.minibatch, self.seed, self.policy = minibatch, seed, policy or RetryPolicy()
-        self.selector = ClauseSelector(spec, 16)
-        self.gate_calls = asyncio.Semaphore(concurrency)
         self.say = on_event or (lambda _msg: None)
         self.reflection_prompt = load_prompt(shipped_prompts_dir() / "reflection" / "v1.md")
         # Recorded with every candidate and accepted version, so a prompt accepted on scripted verdicts says so.
-        self.backends = {"judge_backend": f"{judge_provider.backend}@{judge_provider.model}",
+        self.backends = {"judge_backend": " ".join(f"{p.backend}@{p.model}" for p in serving.providers),
                          "reflection_backend": f"{reflection_provider.backend}@{reflection_provider.model}"}
 
+    @property
+    def judge_provider(self) -> Provider:
+        """The first served judge (the one whose id a single-judge setup records)."""
+        return self.serving.providers[0]
+
     # --- judging ------------------------------------------------------------------------------------------
-    def _judge(self, prompt: PromptVersion) -> Judge:
-        return Judge(judge_id=f"optimizer@{prompt.ref}", provider=self.judge_provider, prompt=prompt, spec=self.spec,
-                     delimiter_key=self.delimiter_key, cache=self.store, policy=self.policy,
-                     gate=self.gate_calls)
-
-    async def _labels(self, prompt: PromptVersion, examples: list[Example]) -> dict[str, Label | None]:
-        judge = self._judge(prompt)
-
-        async def one(example: Example) -> tuple[str, Label | None, str]:
-            # No edge cases in the prompt: the pool includes the memory's own cases, whose labels would leak.
-            verdict = await judge.judge(example.sample, self.selector.select(example.sample), [])
-            if not verdict.provenance.cached:
-                self.budget.spent_calls += verdict.provenance.attempts
-                self.budget.spent_usd += verdict.provenance.cost_usd
-            return example.sample.id, verdict.label, verdict.rationale
-
-        results = await asyncio.gather(*(one(e) for e in examples))
-        self._rationales.update({sid: why for sid, _, why in results})
-        return {sid: label for sid, label, _ in results}
+    async def _served(self, prompt: PromptVersion, examples: list[Example]) -> dict[str, dict[str, Any]]:
+        """Each example judged as the runs will judge it (serving.py); the budget counts every fresh call."""
+        judges = self.serving.judges(prompt)
+        results = await asyncio.gather(*(self.serving.judge(judges, e) for e in examples))
+        out: dict[str, dict[str, Any]] = {}
+        for example, (served, calls, usd) in zip(examples, results, strict=True):
+            self.budget.spent_calls += calls
+            self.budget.spent_usd += usd
+            self._rationales[example.sample.id] = served.rationale
+            out[example.sample.id] = served.as_state()
+        return out
 
     # --- one round ----------------------------------------------------------------------------------------
     async def run(self, rounds: int | None = None) -> list[RoundOutcome]:
@@ -257,16 +272,21 @@ class Optimizer:
                 outcomes.append(RoundOutcome("-", "budget", why))
                 break
             outcomes.append(await self.round())
+            if outcomes[-1].status == "failed":
+                break  # the same backends would fail the next round the same way
         return outcomes
 
     async def round(self) -> RoundOutcome:
         self._rationales: dict[str, str] = {}
         resumed = self.store.unfinished_round()
+        if resumed and resumed[2].get("backends", self.backends) != self.backends:
+            self._abandon(*resumed)
+            resumed = None
         if resumed:
             round_id, _, state = resumed
             self.say(f"resuming optimizer round {round_id} at stage {state['stage']}")
         else:
-            round_id, state = f"round-{secrets.token_hex(4)}", {"stage": "select"}
+            round_id, state = f"round-{secrets.token_hex(4)}", {"stage": "select", "backends": self.backends}
         try:
             outcome = await self._advance(round_id, state)
         except BudgetSpent as exc:
@@ -278,6 +298,18 @@ class Optimizer:
             outcome = RoundOutcome(round_id, "failed", f"{type(exc).__name__}: {exc}")
         self.store.save_round(round_id, "done", outcome.status, {**state, "outcome": outcome.__dict__})
         return outcome
+
+    def _abandon(self, round_id: str, stage: str, state: dict[str, Any]) -> None:
+        """A half-done round whose verdicts came from other backends: finishing it here would mix two judges'
+        (or reflection models') work in one decision, so it is closed as failed, said aloud, and a new one starts."""
+        was, now = state["backends"], self.backends
+        reason = (f"abandoned at stage {stage}: started with judge {was['judge_backend']} and reflection "
+                  f"{was['reflection_backend']}, resumed with judge {now['judge_backend']} and reflection "
+                  f"{now['reflection_backend']} (pass the same --backend/--judges and --reflection-backend to "
+                  "resume it instead)")
+        self.say(f"{round_id}: {reason}")
+        outcome = RoundOutcome(round_id, "failed", reason)
+        self.store.save_round(round_id, "done", "failed", {**state, "outcome": outcome.__dict__})
 
     def _save(self, round_id: str, state: dict[str, Any], stage: str) -> None:
         state["stage"] = stage
@@ -301,9 +333,9 @@ class Optimizer:
 
         if state["stage"] == "parent":
             self.say(f"{round_id}: judging a minibatch of {len(batch)} with v{parent.version}")
-            state["parent_minibatch"] = await self._labels(parent, batch)
+            state["parent_minibatch"] = await self._served(parent, batch)
             self._save(round_id, state, "reflect")
-        parent_mb = state["parent_minibatch"]
+        parent_mb = _labels(state["parent_minibatch"])
         failures = [e for e in batch if metrics.binary(parent_mb.get(e.sample.id)) != metrics.binary(e.label)]
 
         if state["stage"] == "reflect":
@@ -338,9 +370,9 @@ class Optimizer:
                                               "parent": parent.version, "created_by": "optimizer"})
 
         if state["stage"] == "candidate":
-            state["candidate_minibatch"] = await self._labels(candidate, batch)
+            state["candidate_minibatch"] = await self._served(candidate, batch)
             self._save(round_id, state, "validate")
-        cand_mb = state["candidate_minibatch"]
+        cand_mb = _labels(state["candidate_minibatch"])
         gained, minibatch_metrics, how = minibatch_gain(truth, [parent_mb.get(e.sample.id) for e in batch],
                                                         [cand_mb.get(e.sample.id) for e in batch])
         if not gained:
@@ -349,16 +381,20 @@ class Optimizer:
         if state["stage"] == "validate":
             self.say(f"{round_id}: validating on {len(self.pool.validation)} (+{len(self.pool.golden)} golden)")
             both = [*self.pool.validation, *self.pool.golden]
-            state["parent_val"] = await self._labels(parent, both)
-            state["candidate_val"] = await self._labels(candidate, both)
+            state["parent_val"] = await self._served(parent, both)
+            state["candidate_val"] = await self._served(candidate, both)
             self._save(round_id, state, "decide")
-        pv, cv = state["parent_val"], state["candidate_val"]
+        ps, cs = _served_of(state["parent_val"]), _served_of(state["candidate_val"])
+        pv, cv = {k: v.label for k, v in ps.items()}, {k: v.label for k, v in cs.items()}
         val, gold = self.pool.validation, self.pool.golden
         accepted, reason, measured = self.gate.decide(
             [e.label for e in val], [pv.get(e.sample.id) for e in val], [cv.get(e.sample.id) for e in val],
             [e.label for e in gold], [pv.get(e.sample.id) for e in gold], [cv.get(e.sample.id) for e in gold],
-            look=self.store.validation_looks() + 1)
+            look=self.store.validation_looks() + 1,
+            served=([ps.get(e.sample.id, Served(None)) for e in val], [cs.get(e.sample.id, Served(None)) for e in val]),
+            levels=[e.generalization for e in val])
         measured.update(minibatch_metrics)
+        measured.update(by_provenance("val", val, pv, cv))
         if not accepted:
             return finish("rejected", reason, measured)
         measured.update(await self._test_split(parent, candidate))
@@ -378,10 +414,12 @@ class Optimizer:
             return {}
         truth = [e.label for e in test]
         out = {"n_test": float(len(test))}
+        judged = {}
         for name, prompt in (("kappa_test", candidate), ("kappa_parent_test", parent)):
-            labels = await self._labels(prompt, test)
+            judged[name] = labels = _labels(await self._served(prompt, test))
             if (k := gate_agreement(truth, [labels.get(e.sample.id) for e in test]).kappa.value) is not None:
                 out[name] = k
+        out.update(by_provenance("test", test, judged["kappa_parent_test"], judged["kappa_test"]))
         return out
 
     async def _reflect(self, parent: PromptVersion, failures: list[Example],
@@ -399,12 +437,47 @@ class Optimizer:
                     Message(role="user", content="Propose the revised instructions as JSON.")]
         context = CallContext(sample_id="reflection")
         params = GenerationParams(max_tokens=8000, temperature=0.7)
-        reply, attempts = await with_retries(
-            lambda: self.reflection_provider.complete(messages, REFLECTION_SCHEMA, params, context), self.policy)
+        try:
+            reply, attempts = await with_retries(
+                lambda: self.reflection_provider.complete(messages, REFLECTION_SCHEMA, params, context),
+                self.policy)
+        except AuthenticationError:
+            raise
+        except ProviderError as exc:
+            raise OverseerError(f"the reflection model ({self.backends['reflection_backend']}) failed: {exc}; "
+                                "check it or pick another with --reflection-backend") from exc
         self.budget.spent_calls += attempts
-        self.budget.spent_usd += cost_usd(reply.model, reply.usage)
+        self.budget.spent_usd += cost_usd(reply.model, reply.usage, self.serving.prices)
         try:
             data = json.loads(reply.text)
             return str(data["prompt"]), str(data.get("summary", ""))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise OverseerError(f"the reflection model's reply is not the expected JSON: {reply.text[:200]!r}") from exc
+            raise OverseerError(f"the reflection model ({self.backends['reflection_backend']}) did not propose a "
+                                f"prompt: its reply is not the expected JSON: {reply.text[:200]!r}; pick a model "
+                                "that can rewrite prompts with --reflection-backend") from exc
+
+
+def _served_of(saved: dict[str, Any]) -> dict[str, Served]:
+    return {sid: Served.from_state(value) for sid, value in saved.items()}
+
+
+def _labels(saved: dict[str, Any]) -> dict[str, Label | None]:
+    return {sid: served.label for sid, served in _served_of(saved).items()}
+
+
+def by_provenance(split: str, examples: list[Example], parent: dict[str, Label | None],
+                  candidate: dict[str, Label | None]) -> dict[str, float]:
+    """κ of both prompts on each label provenance of the split (human review, reference column, seed file):
+    a gain made only on another LLM's reference labels shows as such in `prompts history`."""
+    out: dict[str, float] = {}
+    for provenance in PROVENANCES:
+        part = [e for e in examples if e.provenance == provenance]
+        if not part:
+            continue
+        truth = [e.label for e in part]
+        out[f"n_{split}_{provenance}"] = float(len(part))
+        for name, labels in (("kappa", candidate), ("kappa_parent", parent)):
+            k = gate_agreement(truth, [labels.get(e.sample.id) for e in part]).kappa.value
+            if k is not None:
+                out[f"{name}_{split}_{provenance}"] = k
+    return out

@@ -16,15 +16,25 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Literal
 
+from overseer.errors import ConfigError
 from overseer.memory import memory_exists
 from overseer.providers.scripted import seeded_fraction
 from overseer.samples_io import FieldMap, read_samples
 from overseer.store.runs import RunStore
-from overseer.types import Label, Sample, sha256_text
+from overseer.types import Generalization, Label, Sample, sha256_text
 
 Side = Literal["train", "validation", "test"]
+# Where an item's label came from: a human review (the review TUI, or a memory case a reviewer wrote), a reference
+# column of an input file (often another LLM's verdict, as in JailbreakBench), or a seed file of the memory.
+Provenance = Literal["human", "reference", "seed"]
+PROVENANCES: tuple[Provenance, ...] = ("human", "reference", "seed")
+LabelChoice = Literal["human", "all"]
+# `all` by default: a new workspace has reference labels and seeded cases long before it has a reviewer's, and
+# `prompts history` gives κ per provenance, so a gain made only on another LLM's labels shows as one.
+DEFAULT_LABELS: LabelChoice = "all"
 TEST_SHARE, VALIDATION_SHARE = 0.2, 0.3  # the rest (half) is train
 _SPACE = re.compile(r"\s+")
+LEVELS = ("in_domain", "domain_leakage", "emergent", "n/a")
 
 
 @dataclass
@@ -33,6 +43,8 @@ class Example:
     label: Label
     rationale: str = ""
     source: str = "reference"  # reference | memory | review | golden
+    provenance: Provenance = "reference"
+    generalization: Generalization | None = None  # the label's generalization level, when it has one
 
 
 @dataclass
@@ -50,8 +62,19 @@ class Pool:
                 "golden": len(self.golden)}
 
     def describe(self) -> str:
+        """One readable line, e.g. `120 train, 72 validation, 48 test (held out), 14 golden; labels: 200
+        reference, 40 human`."""
+        split = [*self.train, *self.validation, *self.test]
+        counts = [f"{n} {p}" for p in PROVENANCES if (n := sum(e.provenance == p for e in split))]
         return (f"{len(self.train)} train, {len(self.validation)} validation, {len(self.test)} test (held out), "
-                f"{len(self.golden)} golden")
+                f"{len(self.golden)} golden; labels: {', '.join(counts) or 'none'}")
+
+
+def choose_labels(examples: list[Example], labels: LabelChoice) -> list[Example]:
+    """`human`: only labels a person gave (reviews); `all`: reviews, reference columns and seed files."""
+    if labels not in ("human", "all"):
+        raise ConfigError(f"--labels must be human or all, not {labels!r}")
+    return examples if labels == "all" else [e for e in examples if e.provenance == "human"]
 
 
 def content_key(sample: Sample) -> str:
@@ -90,7 +113,10 @@ def split_pool(examples: list[Example], golden: list[Example] | None = None, *,
 def frozen_pool(store: RunStore, examples: list[Example], golden: list[Example] | None = None) -> Pool:
     """`split_pool` with the store's frozen assignment; items seen for the first time are assigned and stored."""
     keys = {content_key(e.sample) for e in examples}
-    return split_pool(examples, golden, frozen=store.freeze_split({k: side_of(k) for k in sorted(keys)}))
+    pool = split_pool(examples, golden, frozen=store.freeze_split({k: side_of(k) for k in sorted(keys)}))
+    store.record_labels({content_key(e.sample): (e.provenance, e.label)
+                         for e in [*pool.train, *pool.validation, *pool.test]})
+    return pool
 
 
 def _unique(golden: list[Example]) -> list[Example]:
@@ -103,7 +129,9 @@ def examples_from_runs(store: RunStore, run_id: str | None = None) -> list[Examp
     found: dict[str, Example] = {}
     for sample in store.run_samples(run_id):
         if sample.reference_label is not None:
-            found[sample.id] = Example(sample, sample.reference_label)
+            level = sample.metadata.get("reference_generalization")
+            found[sample.id] = Example(sample, sample.reference_label, provenance="reference",
+                                       generalization=level if level in LEVELS else None)
     return list(found.values())
 
 
@@ -116,14 +144,14 @@ def examples_from_memory(root: Path) -> list[Example]:
     store = EdgeCaseStore(root)
     return [Example(Sample(id=c.id, prompt=c.prompt, response=c.response,
                            metadata={k: v for k, v in c.metadata.items() if not k.startswith("_")}),
-                    c.label, c.rationale, "memory")
+                    c.label, c.rationale, "memory", "human" if c.source == "review" else "seed", c.generalization)
             for c in store.cases().values() if c.reviewed]
 
 
 def examples_from_reviews(store: RunStore, run_id: str | None = None) -> list[Example]:
     """Human decisions from the review TUI (active ones only), with the reviewer's note as rationale. Listed
     after the reference labels in the pool, so a human review of a sample overrides its reference label."""
-    return [Example(sample, label, note or "", "review")  # type: ignore[arg-type]
+    return [Example(sample, label, note or "", "review", "human")  # type: ignore[arg-type]
             for sample, label, note in store.reviewed_samples(run_id)]
 
 

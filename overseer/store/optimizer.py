@@ -78,3 +78,19 @@ class OptimizerTables:
                                 [(key, side, now) for key, side in proposed.items()])
         stored = dict(self.db.all("SELECT content_key, split FROM pool_split"))
         return {key: stored[key] for key in proposed}
+
+    def record_labels(self, labels: Mapping[str, tuple[str, str]]) -> None:
+        """Each split item's label in force and its provenance (content key → (provenance, label))."""
+        now = utcnow().isoformat()
+        with self.db.transaction():
+            self.db.executemany("UPDATE pool_split SET provenance = ?, label = ?, labelled_at = ? "
+                                "WHERE content_key = ? AND (provenance IS NOT ? OR label IS NOT ?)",
+                                [(prov, label, now, key, prov, label) for key, (prov, label) in labels.items()])
+
+    def split_provenance(self) -> dict[str, dict[str, int]]:
+        """Items per split side and label provenance, as last recorded ('unknown' before any was)."""
+        counts: dict[str, dict[str, int]] = {}
+        for side, provenance, n in self.db.all("SELECT split, COALESCE(provenance, 'unknown'), COUNT(*) "
+                                               "FROM pool_split GROUP BY 1, 2 ORDER BY 1, 2"):
+            counts.setdefault(side, {})[provenance] = int(n)
+        return counts

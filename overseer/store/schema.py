@@ -58,4 +58,12 @@ MIGRATIONS: list[str] = [
         content_key TEXT PRIMARY KEY, split TEXT NOT NULL CHECK (split IN ('train', 'validation', 'test')),
         created_at TEXT NOT NULL);
     """,
+    # 5: label provenance — where each split item's label in force came from (human review, reference column of
+    # an input, seed file of the memory) and the label itself, so κ can be given per provenance and a reviewer's
+    # override of a reference label is visible. Rewritten whenever a pool is assembled; the split is not.
+    """
+    ALTER TABLE pool_split ADD COLUMN provenance TEXT CHECK (provenance IN ('human', 'reference', 'seed'));
+    ALTER TABLE pool_split ADD COLUMN label TEXT;
+    ALTER TABLE pool_split ADD COLUMN labelled_at TEXT;
+    """,
 ]

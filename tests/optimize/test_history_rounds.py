@@ -9,6 +9,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from overseer.cli.main import run_app
 
 
@@ -32,17 +34,28 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def test_failed_and_interrupted_rounds_and_test_kappa_appear_in_history(tmp_path: Path) -> None:
+def test_failed_and_interrupted_rounds_and_test_kappa_appear_in_history(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     ws = workspace(tmp_path)
     judge = ("--backend", "scripted:rules", "-w", str(ws))
-    cli("improve", "--reflection-backend", "scripted:flip=0.2", *judge)  # replies with a verdict, not a prompt
+    # A rule that replies with verdicts, never a prompt, is now refused before any round starts (issue 13 item 9;
+    # this test used it to make a failed round): the failed round comes from a reflection model that errors.
+    code, text = cli("improve", "--reflection-backend", "scripted:flip=0.2", *judge)
+    assert code == 2 and "--reflection-backend scripted:flip=0.2" in text and "Traceback" not in text, text
+    monkeypatch.setenv("OVERSEER_MAX_ATTEMPTS", "1")
+    code, text = cli("improve", "--reflection-backend", "scripted:reflect=fix_finance,errors=1", *judge)
+    assert code == 2 and "failed" in text and "--reflection-backend" in text, text
+    monkeypatch.delenv("OVERSEER_MAX_ATTEMPTS")
     cli("improve", "--reflection-backend", "scripted:reflect=fix_finance", "--budget-calls", "3", *judge)
     code, text = cli("prompts", "history", "-w", str(ws))
     assert code == 0, text
     lines = [line for line in text.splitlines() if line.startswith("round round-")]
     assert len(lines) == 2, text
-    assert "failed — OverseerError: the reflection model's reply is not the expected JSON" in lines[0]
+    assert "failed — OverseerError: the reflection model (scripted@" in lines[0]
     assert "interrupted before stage" in lines[1] and "resumes it" in lines[1]
+    rows = json.loads(cli("prompts", "history", "--json", "-w", str(ws))[1])
+    assert [(r["kind"], r["status"]) for r in rows] == [("round", "failed"), ("round", "interrupted")]
+    assert "--reflection-backend" in rows[0]["reason"]
 
     code, text = cli("improve", "--reflection-backend", "scripted:reflect=fix_finance", *judge)  # resumes, accepts
     assert code == 0 and "accepted" in text, text
