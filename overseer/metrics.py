@@ -455,11 +455,11 @@ def rate_difference(treated: Sequence[bool], control: Sequence[bool],
     for kinds in strata.values():
         if not kinds:
             continue
-        keys = list(kinds)
-        counts = np.array([kinds[k] for k in keys], dtype=float)
-        values = np.array(keys, dtype=float)
+        kinds_seen = list(kinds)
+        counts = np.array([kinds[k] for k in kinds_seen], dtype=float)
+        values = np.array(kinds_seen, dtype=float)
         draws = int(counts.sum())
-        for start, chunk in _chunks(resamples, len(keys)):
+        for start, chunk in _chunks(resamples, len(kinds_seen)):
             sums[start:start + chunk] += rng.multinomial(draws, counts / draws, size=chunk) @ values
     deltas = sums[:, 1] / sums[:, 0] - sums[:, 3] / sums[:, 2]
     tail = (1 - confidence) / 2 * 100
