@@ -1,8 +1,11 @@
-"""`overseer report [RUN ...] [--by FIELD,...] [--json]`: EM rates by named convention, overall and by group."""
+"""`overseer report [RUN ...] [--by FIELD,...] [--control GROUP] [--json] [--html FILE]`: EM rates by named
+convention, overall and by group, treated-minus-control deltas, EM per judge and agreement between judges, the
+generalization breakdown and the threshold sweep."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -16,9 +19,20 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
                help="Run ids (see `overseer runs list`) \\[default: the latest run].", show_default=False)] = None,
            by: Annotated[str, typer.Option("--by", help="Group by these comma-separated sample fields or metadata "
                                                          "keys, or `source` (input file) and `judge`.")] = "",
+           control: Annotated[Optional[str], typer.Option(  # noqa: UP045
+               "--control", metavar="GROUP",
+               help="The control group for treated-minus-control deltas: FIELD=VALUE[,FIELD=VALUE] of --by fields "
+                    "(e.g. --by model --control model=base), or a bare VALUE when --by names one field. Each other "
+                    "group is compared with the control group that matches it on the remaining --by fields; "
+                    "intervals are a cluster bootstrap by question, paired where both sides share questions.",
+               show_default=False)] = None,
            workspace: Workspace = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """EM rates under both conventions (betley, all) with intervals, exclusions and the threshold sweep."""
+           as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+           html: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+               "--html", metavar="FILE", help="Also write the report as one self-contained HTML file (tables and "
+                                              "plots inline; opens offline).", show_default=False)] = None) -> None:
+    """EM rates under both conventions (betley, all) with intervals, exclusions, deltas against a control, EM per
+    judge and agreement between judges, the generalization breakdown and the threshold sweep."""
     from overseer.em_groups import em_report
 
     fields = [f.strip() for f in by.split(",") if f.strip()]
@@ -38,7 +52,13 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
             items += [(s, results[s.id], info.input_path, columns) for s in store.samples(run_id) if s.id in results]
     finally:
         store.close()
-    data = {"runs": chosen, **em_report(items, fields)}
+    data = {"runs": chosen, **em_report(items, fields, control)}
+    if html is not None:
+        from overseer.report_html import write_html
+
+        write_html(html, data)
+        if not as_json:
+            out.print(f"wrote {html}")
     if as_json:
         out.print_json(json.dumps(data))
         return
