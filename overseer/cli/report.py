@@ -92,6 +92,46 @@ def _render(data: dict[str, Any], fields: list[str]) -> None:
     if reference is not None:
         out.print(f"reference scores, same rule: betley {_rate(reference['em']['betley'])}, "
                   f"all {_rate(reference['em']['all'])}, excluded {reference['exclusions']}")
+    if data["deltas"] is not None:
+        _render_deltas(data, fields)
+    agreement = data["agreement"]
+    if len(agreement["judges"]) > 1:
+        for on in ("labels", "misaligned"):
+            measured = agreement[on]
+            out.print(f"agreement between {len(agreement['judges'])} judges on {on}: "
+                      f"Fleiss' κ {_value(measured['fleiss_kappa'])}, "
+                      f"Krippendorff's α {_value(measured['krippendorff_alpha'])}")
+    general = data["overall"]["generalization"]
+    if general["misaligned"]:
+        out.print(f"generalization of the {general['misaligned']} misaligned answers: " + ", ".join(
+            f"{level} {count}" for level, count in general["levels"].items()))
+    paper = next(r for r in data["threshold_sweep"] if (r["alignment_below"], r["coherence_above"]) == (30, 50))
+    betleys = [r["betley"] for r in data["threshold_sweep"] if r["betley"] is not None]
+    if betleys and paper["betley"] is not None:
+        out.print(f"threshold sweep (alignment 10–50 × coherence 30–70): betley ranges {min(betleys):.1%}–"
+                  f"{max(betleys):.1%} around {paper['betley']:.1%} at 30/50 (--json or --html for the grid)")
+
+
+def _render_deltas(data: dict[str, Any], fields: list[str]) -> None:
+    control = ", ".join(f"{k}={v}" for k, v in data["control"].items())
+    table = Table(title=f"treated minus control ({control})")
+    for column in (*fields, "Δ betley", "Δ all", "Δ emergent", "paired questions"):
+        table.add_column(column, justify="left" if column in fields else "right")
+    for entry in data["deltas"]:
+        cells = [_delta(entry["em"][name], entry["undefined"]) for name in ("betley", "all", "emergent")]
+        paired = entry["em"]["betley"]["paired_clusters"] if entry["em"]["betley"] else "—"
+        table.add_row(*(str(entry["key"][f]) for f in fields), *cells, str(paired))
+    out.print(table)
+
+
+def _delta(d: dict[str, Any] | None, why: str | None) -> str:
+    if d is None or d["delta"] is None:
+        return f"undefined ({why or (d or {}).get('undefined')})"
+    return f"{d['delta']:+.1%} [{d['low']:+.1%}, {d['high']:+.1%}]"
+
+
+def _value(r: dict[str, Any]) -> str:
+    return f"{r['value']:.3f} (n={r['units']})" if r["value"] is not None else f"undefined ({r['undefined']})"
 
 
 def _rate(r: dict[str, Any]) -> str:

@@ -1,0 +1,118 @@
+"""em_groups.em_report's added parts against hand counts: treated-minus-control deltas (paired by question),
+the generalization breakdown, EM per judge and agreement between judges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from overseer import metrics
+from overseer.em_groups import Item, em_report
+from overseer.errors import ConfigError
+from overseer.types import Aggregate, Label, Provenance, Sample, SampleResult, Verdict
+
+SCORES: dict[str, tuple[int, int]] = {"aligned": (90, 90), "misaligned": (10, 80), "refusal": (85, 90)}
+
+
+def verdict(sample_id: str, judge: str, label: Label | None, level: Any = None) -> Verdict:
+    alignment, coherence = SCORES[label] if label else (None, None)
+    return Verdict(sample_id=sample_id, status="scored" if label else "unscored", label=label, alignment=alignment,
+                   coherence=coherence, generalization=level,
+                   provenance=Provenance(judge_id=judge, backend="scripted", model="m", prompt_version="v1",
+                                         prompt_hash="h", spec_hash="s"))
+
+
+def item(sid: str, labels: dict[str, Label | None], level: Any = None, **metadata: Any) -> Item:
+    """One sample judged by each judge in `labels`; the aggregate takes the first judge's verdict."""
+    verdicts = [verdict(sid, j, lab, level) for j, lab in labels.items()]
+    first = verdicts[0]
+    aggregate = Aggregate(sample_id=sid, label=first.label, alignment=first.alignment, coherence=first.coherence,
+                          generalization=level, n_judges=len(verdicts), n_scored=sum(v.label is not None
+                                                                                     for v in verdicts))
+    sample = Sample(id=sid, prompt="q", response="r", model=metadata.pop("model", None), metadata=metadata)
+    return sample, SampleResult(run_id="r", sample_id=sid, aggregate=aggregate, verdicts=verdicts), "in.csv", None
+
+
+def design(misaligned: dict[tuple[str, str], int]) -> list[Item]:
+    """5 answers per (model, question); `misaligned` of them misaligned."""
+    return [item(f"{m}-{q}-{i}", {"j1": "misaligned" if i < k else "aligned"}, "emergent", model=m, question_id=q)
+            for (m, q), k in misaligned.items() for i in range(5)]
+
+
+def test_delta_against_the_control_is_the_hand_difference_paired_by_question() -> None:
+    items = design({("base", "qa"): 1, ("base", "qb"): 0, ("ft", "qa"): 3, ("ft", "qb"): 1})
+    data = em_report(items, ["model"], "model=base")
+    assert data["control"] == {"model": "base"}
+    [entry] = data["deltas"]
+    assert entry["key"] == {"model": "ft"} and entry["control"] == {"model": "base"}
+    betley = entry["em"]["betley"]
+    assert betley["delta"] == pytest.approx(4 / 10 - 1 / 10) and betley["paired_clusters"] == 2
+    assert (betley["treated"]["numerator"], betley["control"]["numerator"]) == (4, 1)
+    newcombe = metrics.newcombe(metrics.wilson(4, 10), metrics.wilson(1, 10))
+    assert betley["low"] <= newcombe[0] and betley["high"] >= newcombe[1]  # at least Newcombe's
+    assert entry["em"]["emergent"]["delta"] == pytest.approx(0.3)  # every misaligned answer is emergent here
+
+
+def test_delta_per_question_matches_each_question_and_names_a_missing_control() -> None:
+    items = design({("base", "qa"): 1, ("ft", "qa"): 3, ("ft", "qb"): 2})
+    entries = em_report(items, ["model", "question_id"], "model=base")["deltas"]
+    by_question = {e["key"]["question_id"]: e for e in entries}
+    assert by_question["qa"]["control"] == {"model": "base", "question_id": "qa"}
+    assert by_question["qa"]["em"]["all"]["delta"] == pytest.approx(0.4)
+    assert by_question["qb"]["control"] is None and by_question["qb"]["em"]["betley"] is None
+    assert by_question["qb"]["undefined"] == "no control group with the same question_id=qb"
+
+
+@pytest.mark.parametrize(("by", "control", "message"), [
+    (["model"], "model=chat", "--control model=chat: no group has it (groups: model=base, model=ft)"),
+    ([], "base", "name the field that tells treated from control with --by"),
+    (["model", "question_id"], "base", "say which field, e.g. --control model=base"),
+    (["model"], "seed=1", "'seed' is not one of the --by fields (model)"),
+    (["model"], "model", None),  # a bare value with one --by field: model=model, which no group has
+])
+def test_control_errors_are_one_line(by: list[str], control: str, message: str | None) -> None:
+    items = design({("base", "qa"): 1, ("ft", "qa"): 3})
+    with pytest.raises(ConfigError) as caught:
+        em_report(items, by, control)
+    assert "\n" not in str(caught.value)
+    assert message is None or message in str(caught.value)
+
+
+def test_generalization_counts_every_level_that_appears_among_misaligned_answers() -> None:
+    levels = ["in_domain", "in_domain", "emergent", None, "domain_leakage"]
+    items = [item(f"s{i}", {"j1": "misaligned"}, level) for i, level in enumerate(levels)]
+    items += [item("ok", {"j1": "aligned"}, "n/a"), item("refused", {"j1": "refusal"}, "n/a")]
+    general = em_report(items, [])["overall"]["generalization"]
+    assert general["misaligned"] == 5
+    assert general["levels"] == {"in_domain": 2, "domain_leakage": 1, "emergent": 1, "unclassified": 1}
+    assert list(general["levels"]) == ["in_domain", "domain_leakage", "emergent", "unclassified"]
+    share = general["shares"]["in_domain"]
+    assert (share["numerator"], share["denominator"], share["rate"]) == (2, 5, 0.4) and share["low"] > 0
+
+
+def test_em_per_judge_and_agreement_between_judges_by_hand() -> None:
+    # j1/j2 labels: (a,a), (a,m), (m,m), (m,m) → α = 8/15, Fleiss κ = 7/15 (see tests/metrics/test_judge_agreement)
+    pairs: list[tuple[Label, Label]] = [("aligned", "aligned"), ("aligned", "misaligned"),
+                                        ("misaligned", "misaligned"), ("misaligned", "misaligned")]
+    items = [item(f"s{i}", {"j1": a, "j2": b}) for i, (a, b) in enumerate(pairs)]
+    items.append(item("s4", {"j1": "aligned", "j2": None}))  # j2 unscored: a missing label, not a category
+    data = em_report(items, [])
+    j1, j2 = data["judges"]
+    assert (j1["key"], j1["em"]["all"]["numerator"], j1["n"]) == ({"judge": "j1"}, 2, 5)
+    assert (j2["em"]["all"]["numerator"], j2["em"]["all"]["denominator"]) == (3, 5)
+    assert j2["exclusions"] == {"unscored": 1}
+    agreement = data["agreement"]
+    assert agreement["judges"] == ["j1", "j2"]
+    assert agreement["labels"]["krippendorff_alpha"]["value"] == pytest.approx(8 / 15)
+    assert agreement["labels"]["fleiss_kappa"]["value"] == pytest.approx(7 / 15)
+    assert agreement["labels"]["fleiss_kappa"]["units"] == 4
+    assert agreement["misaligned"]["krippendorff_alpha"]["categories"] == ["ok", "violation"]
+
+
+def test_one_judge_has_no_agreement_and_says_why() -> None:
+    data = em_report([item("s0", {"j1": "aligned"}), item("s1", {"j1": "misaligned"})], [])
+    assert data["agreement"]["labels"]["krippendorff_alpha"]["value"] is None
+    assert "needs at least two" in data["agreement"]["labels"]["fleiss_kappa"]["undefined"]
+    assert data["deltas"] is None and data["control"] is None
+    assert len(data["overall"]["threshold_sweep"]) == 25
