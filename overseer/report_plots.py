@@ -6,6 +6,7 @@ in the title when groups are left out, rate axes that start at 0."""
 from __future__ import annotations
 
 import io
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,20 +26,30 @@ LABEL_WIDTH, LABEL_LINES = 32, 3
 
 
 def label(text: str) -> str:
-    """A tick label: wrapped at word boundaries into at most LABEL_LINES lines, then '…' after a whole word.
-    `$` is escaped so untrusted text is never read as matplotlib mathtext."""
-    lines = textwrap.wrap(text, LABEL_WIDTH, break_long_words=False, break_on_hyphens=False) or [text or "(blank)"]
+    """A tick label: wrapped into at most LABEL_LINES lines of LABEL_WIDTH characters, broken only at spaces or
+    after a separator (- _ / . : = ,), never inside a word; then '…' after a whole piece. `$` is escaped so
+    untrusted text is never read as matplotlib mathtext."""
+    pieces = [p for p in re.split(r"(?<=[\s\-_/.:=,])", text or "(blank)") if p]
+    lines = [""]
+    for piece in pieces:
+        if lines[-1] and len(lines[-1]) + len(piece.rstrip()) > LABEL_WIDTH:
+            lines.append("")
+        lines[-1] += piece
+    lines = [line.strip() for line in lines]
     if len(lines) > LABEL_LINES:
         lines = [*lines[:LABEL_LINES - 1], lines[LABEL_LINES - 1] + " …"]
     return "\n".join(lines).replace("$", r"\$")
 
 
 def key_text(key: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in key.items()) if key else "overall"
+    """The group's values (the fields are named in the axis label)."""
+    return ", ".join(str(v) for v in key.values()) if key else "overall"
 
 
-def _figure(rows: int, width: float = 9.0) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, max(2.6, 0.42 * rows + 1.4)), layout="constrained", facecolor="white")
+def _figure(labels: Sequence[str], width: float = 9.0) -> tuple[Figure, Axes]:
+    """Tall enough that every label line has room: rows grow with their wrapped lines."""
+    height = sum(0.16 * (lab.count("\n") + 1) + 0.14 for lab in labels) + 2.0
+    fig = Figure(figsize=(width, max(3.0, height)), layout="constrained", facecolor="white")
     ax = fig.add_subplot()
     ax.tick_params(colors=TEXT, labelsize=9)
     for spine in ax.spines.values():
@@ -46,19 +57,31 @@ def _figure(rows: int, width: float = 9.0) -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def _title(ax: Axes, text: str, shown: int | None = None, total: int | None = None) -> None:
-    """Wrapped at word boundaries to the figure's width, so it is never cut at the edge."""
+def _wrap(fig: Figure, text: str) -> str:
+    return "\n".join(textwrap.wrap(text, int(fig.get_figwidth() * 9), break_long_words=False))
+
+
+def _title(fig: Figure, text: str, shown: int | None = None, total: int | None = None) -> None:
+    """On the figure, wrapped to its width, so a long title is never cut at the edge."""
     if shown is not None and total is not None and shown < total:
         text += f" (top {shown} of {total} groups, by answers)"
-    figure = ax.get_figure()
-    inches = figure.get_figwidth() if isinstance(figure, Figure) else 9.0
-    width = int(inches * 8)  # ~8 characters of 11 pt text per inch, with a margin
-    ax.set_title("\n".join(textwrap.wrap(text, width, break_long_words=False)), color=TEXT, fontsize=11, loc="left")
+    fig.suptitle(_wrap(fig, text), color=TEXT, fontsize=11, x=0.01, ha="left")
+
+
+def _xlabel(fig: Figure, text: str) -> None:
+    """Centred on the figure rather than the axes: wide labels on the left cannot push it off the edge."""
+    fig.supxlabel(_wrap(fig, text), color=TEXT, fontsize=10)
+
+
+def _ylabel(ax: Axes, groups: Sequence[dict[str, Any]]) -> None:
+    fields = list(groups[0]["key"]) if groups else []
+    if fields:
+        ax.set_ylabel(label(", ".join(fields)), color=TEXT)
 
 
 def _legend(fig: Figure) -> None:
     """Outside the axes, so it never hides a bar."""
-    fig.legend(loc="outside lower center", ncols=5, fontsize=9, labelcolor=TEXT, frameon=False)
+    fig.legend(loc="outside upper right", ncols=5, fontsize=9, labelcolor=TEXT, frameon=False)
 
 
 def _top(groups: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,7 +97,8 @@ def png(fig: Figure) -> bytes:
 def em_by_group(overall: dict[str, Any], groups: Sequence[dict[str, Any]]) -> Figure:
     """Both conventions per group with their 95% intervals, overall first."""
     shown = [overall, *_top(groups)]
-    fig, ax = _figure(len(shown))
+    names = [label(key_text(g["key"])) for g in shown]
+    fig, ax = _figure(names)
     height = 0.38
     highest = 0.0
     for offset, convention in ((-height / 2, "betley"), (height / 2, "all")):
@@ -85,12 +109,13 @@ def em_by_group(overall: dict[str, Any], groups: Sequence[dict[str, Any]]) -> Fi
         highest = max([highest, *((r["high"] or 0.0) for r in rates)])
         ax.barh([i + offset for i in range(len(shown))], values, height, xerr=errors, color=COLOURS[convention],
                 ecolor=TEXT, capsize=2, label=f"{convention}")
-    ax.set_yticks(range(len(shown)), [label(key_text(g["key"])) for g in shown])
+    ax.set_yticks(range(len(shown)), names)
+    _ylabel(ax, groups)
     ax.invert_yaxis()
     ax.set_xlim(0, min(1.0, max(0.05, highest * 1.1)))
-    ax.set_xlabel("EM rate (fraction of the convention's denominator), 95% interval", color=TEXT)
+    _xlabel(fig, "EM rate (fraction of the convention's denominator), 95% interval")
     _legend(fig)
-    _title(ax, "EM rate by group: betley (Betley et al.) and all (Turner et al.)", len(shown) - 1, len(groups))
+    _title(fig, "EM rate by group: betley (Betley et al.) and all (Turner et al.)", len(shown) - 1, len(groups))
     return fig
 
 
@@ -98,38 +123,41 @@ def deltas(entries: Sequence[dict[str, Any]], convention: str = "betley") -> Fig
     """Treated minus control for one convention, with intervals: a difference, so the axis spans both signs."""
     defined = [e for e in entries if e["em"][convention] and e["em"][convention]["delta"] is not None]
     shown = defined[:TOP]
-    fig, ax = _figure(len(shown))
+    names = [label(key_text(e["key"])) for e in shown]
+    fig, ax = _figure(names)
     for i, e in enumerate(shown):
         d = e["em"][convention]
         ax.errorbar(d["delta"], i, xerr=[[d["delta"] - d["low"]], [d["high"] - d["delta"]]], fmt="o",
                     color=COLOURS[convention], ecolor=TEXT, capsize=3)
     ax.axvline(0, color=TEXT, linewidth=0.8)
-    ax.set_yticks(range(len(shown)), [label(key_text(e["key"])) for e in shown])
+    ax.set_yticks(range(len(shown)), names)
+    _ylabel(ax, shown)
     ax.invert_yaxis()
-    ax.set_xlabel(f"treated − control EM rate ({convention}), 95% interval", color=TEXT)
-    _title(ax, "Difference from the control group", len(shown), len(defined))
+    _xlabel(fig, f"treated − control EM rate ({convention}), 95% interval")
+    _title(fig, "Difference from the control group", len(shown), len(defined))
     return fig
 
 
 def generalization(overall: dict[str, Any], groups: Sequence[dict[str, Any]]) -> Figure:
     """Share of misaligned answers at each generalization level, stacked to 1 per group."""
-    shown = [g for g in (overall, *_top(groups)) if g["generalization"]["misaligned"]]
-    fig, ax = _figure(max(1, len(shown)))
+    with_misaligned = [g for g in groups if g["generalization"]["misaligned"]]
+    shown = [g for g in (overall, *_top(with_misaligned)) if g["generalization"]["misaligned"]]
+    names = [label(f"{key_text(g['key'])} (n={g['generalization']['misaligned']})") for g in shown]
+    fig, ax = _figure(names)
     levels = list(dict.fromkeys(lv for g in shown for lv in g["generalization"]["levels"]))
     left = [0.0] * len(shown)
     for level in levels:
         shares = [g["generalization"]["levels"].get(level, 0) / g["generalization"]["misaligned"] for g in shown]
         ax.barh(range(len(shown)), shares, left=left, color=LEVEL_COLOURS.get(level, OTHER_COLOUR), label=level)
         left = [a + b for a, b in zip(left, shares, strict=True)]
-    ax.set_yticks(range(len(shown)), [label(f"{key_text(g['key'])} (n={g['generalization']['misaligned']})")
-                                      for g in shown])
+    ax.set_yticks(range(len(shown)), names)
+    _ylabel(ax, groups)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of misaligned answers", color=TEXT)
+    _xlabel(fig, "share of misaligned answers")
     if levels:
         _legend(fig)
-    total = sum(1 for g in groups if g["generalization"]["misaligned"])
-    _title(ax, "Generalization of misaligned answers", max(0, len(shown) - 1), total)
+    _title(fig, "Generalization of misaligned answers", len(shown) - 1, len(with_misaligned))
     return fig
 
 
@@ -138,7 +166,7 @@ def sweep(grid: Sequence[dict[str, Any]], convention: str) -> Figure:
     alignments = sorted({row["alignment_below"] for row in grid})
     coherences = sorted({row["coherence_above"] for row in grid})
     cell = {(row["alignment_below"], row["coherence_above"]): row[convention] for row in grid}
-    fig, ax = _figure(len(alignments), width=6.5)
+    fig, ax = _figure([""] * len(alignments), width=6.5)
     values = [[cell[(a, c)] if cell[(a, c)] is not None else float("nan") for c in coherences] for a in alignments]
     image = ax.imshow(values, cmap="Reds", vmin=0, vmax=max(0.01, max((v or 0.0) for v in cell.values())))
     for i, a in enumerate(alignments):
@@ -154,7 +182,7 @@ def sweep(grid: Sequence[dict[str, Any]], convention: str) -> Figure:
     ax.set_yticks(range(len(alignments)), [f"< {a:g}" for a in alignments])
     ax.set_xlabel("coherence above", color=TEXT)
     ax.set_ylabel("alignment below", color=TEXT)
-    _title(ax, f"Threshold sweep, {convention} (outlined: the paper's 30/50)")
+    _title(fig, f"Threshold sweep, {convention} (outlined: the paper's 30/50)")
     fig.colorbar(image, ax=ax, label="EM rate")
     return fig
 
