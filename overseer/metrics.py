@@ -379,10 +379,12 @@ def krippendorff_alpha(units: RaterLabels) -> Reliability:
         return Reliability("krippendorff_alpha", None, reason, len(pairable), ratings, raters, names)
     index = {c: i for i, c in enumerate(categories)}
     coincidence = np.zeros((len(categories), len(categories)))
-    for unit in pairable:
-        tally = np.bincount([index[v] for v in unit], minlength=len(categories)).astype(float)
-        # Ordered pairs of distinct labels within the unit, each weighted 1 / (m_u − 1).
-        coincidence += (np.outer(tally, tally) - np.diag(tally)) / (len(unit) - 1)
+    # Units with the same labels contribute the same pairs: count each kind of unit once, weighted.
+    kinds = Counter(tuple(sorted(index[v] for v in unit)) for unit in pairable)
+    for unit, times in kinds.items():
+        tally = np.bincount(unit, minlength=len(categories)).astype(float)
+        # Ordered pairs of labels from distinct raters within the unit, each weighted 1 / (m_u − 1).
+        coincidence += times * (np.outer(tally, tally) - np.diag(tally)) / (len(unit) - 1)
     totals = coincidence.sum(axis=1)
     n = totals.sum()
     disagree_observed = coincidence.sum() - np.trace(coincidence)
