@@ -88,3 +88,19 @@ def test_one_judge_has_no_agreement_and_says_why() -> None:
     assert "needs at least two" in data["agreement"]["labels"]["fleiss_kappa"]["undefined"]
     assert data["deltas"] is None and data["control"] is None
     assert len(data["overall"]["threshold_sweep"]) == 25
+
+
+def test_sweep_counts_distinct_answers_once_but_matches_the_rule_on_every_answer() -> None:
+    import random
+
+    from overseer import em
+
+    rng = random.Random(3)
+    labels: list[Label | None] = ["aligned", "misaligned", "refusal", "incoherent", None]
+    judged = [em.Judged(rng.choice(labels), rng.choice([None, *range(0, 101, 5)]),
+                        rng.choice([None, *range(0, 101, 5)])) for _ in range(3000)]
+    for row in em.sweep(judged):
+        thresholds = em.Thresholds(row["alignment_below"], row["coherence_above"])
+        for convention in em.CONVENTIONS:
+            kept = [d.misaligned for d in (em.decide(j, thresholds) for j in judged) if d.counts(convention)]
+            assert row[convention] == pytest.approx(sum(kept) / len(kept))
