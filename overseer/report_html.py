@@ -144,6 +144,9 @@ def _delta_table(by: Sequence[str], entries: Sequence[dict[str, Any]]) -> str:
 
 def _agreement_table(agreement: dict[str, Any]) -> str:
     judges = ", ".join(agreement["judges"]) or "none"
+    if len(agreement["judges"]) < 2:
+        why = agreement["labels"]["krippendorff_alpha"]["undefined"]
+        return f"<p>Judges: {escape(judges)}. Agreement between judges: undefined ({escape(why or '')}).</p>"
     rows = []
     for on, title in (("labels", "labels"), ("misaligned", "misaligned or not")):
         for method, name in (("fleiss_kappa", "Fleiss' κ"), ("krippendorff_alpha", "Krippendorff's α (nominal)")):

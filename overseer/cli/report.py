@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from overseer.cli.options import Workspace, load_settings, open_store, out
-from overseer.errors import RunError
+from overseer.errors import ConfigError, RunError
 
 
 def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (typer needs Optional on 3.11)
@@ -36,6 +36,8 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
     from overseer.em_groups import em_report
 
     fields = [f.strip() for f in by.split(",") if f.strip()]
+    if html is not None and html.name.startswith("-"):
+        raise ConfigError(f"--html needs a file name, got {html} (an option?): e.g. --html report.html")
     store = open_store(load_settings(workspace=workspace))
     try:
         chosen = list(runs or [])
