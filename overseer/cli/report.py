@@ -98,6 +98,9 @@ def _render(data: dict[str, Any], fields: list[str]) -> None:
         _render_deltas(data, fields)
     agreement = data["agreement"]
     if len(agreement["judges"]) > 1:
+        if "judge" not in fields:  # the table above already has a row per judge
+            for g in data["judges"]:
+                out.print(f"judge {g['key']['judge']}: betley {_rate(g['em']['betley'])}, all {_rate(g['em']['all'])}")
         for on in ("labels", "misaligned"):
             measured = agreement[on]
             out.print(f"agreement between {len(agreement['judges'])} judges on {on}: "

@@ -64,6 +64,9 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     code, text = cli("report", "--by", "model", "--control", "model=base", "--html", str(page), "-w", str(workspace))
     assert code == 0 and f"wrote {page}" in " ".join(text.split()), text
+    flat = " ".join(text.split())
+    assert "treated minus control (model=base)" in flat and "agreement between 2 judges on labels" in flat
+    assert "judge scripted:echo@scripted-echo: betley" in flat
     html = page.read_text(encoding="utf-8")
     # Self-contained: nothing to fetch, no script; a CSP forbids any fetch even if something slipped in.
     assert "http://" not in html and "https://" not in html and "<script" not in html
