@@ -42,7 +42,7 @@ def test_both_on_a_hand_computed_two_judge_case() -> None:
 
 
 def test_fleiss_leaves_out_incomplete_units_that_alpha_keeps() -> None:
-    units = [["a", "a"], ["a", "b"], ["b", "b"], ["b", "b"], ["a", None]]
+    units: list[list[str | None]] = [["a", "a"], ["a", "b"], ["b", "b"], ["b", "b"], ["a", None]]
     assert m.fleiss_kappa(units).units == 4 and m.fleiss_kappa(units).value == pytest.approx(7 / 15)
     assert m.krippendorff_alpha(units).units == 4  # the one-label unit is not pairable either
 

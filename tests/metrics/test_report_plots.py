@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from em_items import design, item
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,7 +18,7 @@ from overseer.report_html import render
 LONG = "a-model-fine-tuned-on-insecure-code-with-a-very-long-checkpoint-name-v2 seed 3 of the $\\frac{1 ablation"
 
 
-def luminance(colour: str | tuple[float, ...]) -> float:
+def luminance(colour: Any) -> float:
     def channel(c: float) -> float:
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
 
@@ -108,7 +109,7 @@ def test_the_generalization_and_sweep_plots_are_readable() -> None:
         ax, image = fig.axes[0], fig.axes[0].images[0]
         for text in ax.texts:  # every cell's number against its own cell colour
             if text.get_text().endswith("%"):
-                cell = image.cmap(image.norm(float(text.get_text().rstrip("%")) / 100))
+                cell = image.cmap(image.norm(np.array(float(text.get_text().rstrip("%")) / 100)))
                 assert contrast(text.get_color(), cell[:3]) >= 3, text.get_text()
 
 
