@@ -10,7 +10,7 @@ same question (the usual design: every model gets the same questions), at least 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from overseer import em, metrics
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from overseer.em_groups import Answer
 
 Key = tuple[str, ...]
+Clusters = Callable[[Sequence["Answer"]], "list[str] | None"]  # each answer's question, or None without ids
 DELTA_RATES: tuple[str, ...] = ("betley", "all", "emergent")
 
 
@@ -46,7 +47,7 @@ def parse_control(control: str, by: Sequence[str]) -> dict[str, str]:
 
 
 def deltas(parts: Mapping[Key, Sequence[Answer]], by: Sequence[str], control: Mapping[str, str],
-           clusters_of: Any) -> list[dict[str, Any]]:
+           clusters_of: Clusters) -> list[dict[str, Any]]:
     """One entry per treated group: its key, its control's key and, per rate, metrics.Difference.as_dict().
     `clusters_of(answers)` gives each answer's question (or None when the input has no question ids)."""
     position = {f: by.index(f) for f in control}
@@ -76,7 +77,7 @@ def deltas(parts: Mapping[Key, Sequence[Answer]], by: Sequence[str], control: Ma
     return out
 
 
-def difference(treated: Sequence[Answer], control: Sequence[Answer], rate: str, clusters_of: Any) \
+def difference(treated: Sequence[Answer], control: Sequence[Answer], rate: str, clusters_of: Clusters) \
         -> metrics.Difference:
     """One rate's difference. `emergent` is the Betley denominator's emergent-only rate, as in em.em_rates;
     unknown (undefined) when no answer on either side has a generalization level."""

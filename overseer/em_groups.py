@@ -62,11 +62,14 @@ def check_fields(samples: Sequence[Sample], by: Sequence[str]) -> None:
                              f"(known: {', '.join(sorted(known))})")
 
 
+LEVEL_ORDER = ("in_domain", "domain_leakage", "emergent", "unclassified", "n/a")  # levels that appear, in this order
+
+
 def question_keys(part: Sequence[Answer]) -> list[str] | None:
     """Each answer's question (its cluster for intervals), or None when no answer in the part has a question id."""
     if not any(a.sample.metadata.get(QUESTION_ID) not in (None, "") for a in part):
         return None
-    return [str(a.sample.metadata.get(QUESTION_ID) or a.sample.id) for a in part]
+    return [str(a.sample.id if (q := a.sample.metadata.get(QUESTION_ID)) in (None, "") else q) for a in part]
 
 
 def generalization(part: Sequence[Answer], clusters: Sequence[str] | None) -> dict[str, Any]:
@@ -78,9 +81,6 @@ def generalization(part: Sequence[Answer], clusters: Sequence[str] | None) -> di
     return {"misaligned": len(levels), "levels": {lv: levels.count(lv) for lv in seen},
             "shares": {lv: metrics.rate_interval([x == lv for x in levels], keys if clusters else None).as_dict()
                        for lv in seen}}
-
-
-LEVEL_ORDER = ("in_domain", "domain_leakage", "emergent", "unclassified", "n/a")
 
 
 def group(key: dict[str, Any], part: Sequence[Answer]) -> dict[str, Any]:
