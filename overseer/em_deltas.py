@@ -6,7 +6,8 @@ that has the control values and the same values of the remaining `--by` fields: 
 --control model=base`, each model's answers to a question are compared with the base model's answers to it.
 
 The interval is metrics.rate_difference's: a cluster bootstrap by question, paired where both sides answered the
-same question (the usual design: every model gets the same questions), at least Newcombe's interval."""
+same question (the usual design: every model gets the same questions) — or, without question ids, the same sample
+(e.g. `--by judge --control judge=ID`: two judges on one set of answers) — at least Newcombe's interval."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from overseer.em_groups import Answer
 
 Key = tuple[str, ...]
-Clusters = Callable[[Sequence["Answer"]], "list[str] | None"]  # each answer's question, or None without ids
+Clusters = Callable[[Sequence["Answer"]], "list[str] | None"]  # each answer's pairing unit (question or sample)
 DELTA_RATES: tuple[str, ...] = ("betley", "all", "emergent")
 
 

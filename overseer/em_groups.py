@@ -135,4 +135,10 @@ def em_report(items: Sequence[Item], by: Sequence[str], control: str | None = No
             "threshold_sweep": em.sweep([a.judged for a in overall_answers]),
             "judges": [group({"judge": j}, part) for j, part in sorted(judged_by.items())],
             "agreement": judge_agreement(items), "control": named,
-            "deltas": None if named is None else em_deltas.deltas(parts, by, named, question_keys)}
+            "deltas": None if named is None else em_deltas.deltas(parts, by, named, pairing_keys)}
+
+
+def pairing_keys(part: Sequence[Answer]) -> list[str]:
+    """The unit a delta resamples: the question, or else the sample itself, so that two judges (or a judge and
+    the same samples under another field) are paired answer by answer; distinct samples are never paired."""
+    return question_keys(part) or [a.sample.id for a in part]

@@ -24,7 +24,8 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
                help="The control group for treated-minus-control deltas: FIELD=VALUE[,FIELD=VALUE] of --by fields "
                     "(e.g. --by model --control model=base), or a bare VALUE when --by names one field. Each other "
                     "group is compared with the control group that matches it on the remaining --by fields; "
-                    "intervals are a cluster bootstrap by question, paired where both sides share questions.",
+                    "intervals are a cluster bootstrap by question, paired where both sides share questions "
+                    "(or, without question ids, samples: --by judge --control judge=ID).",
                show_default=False)] = None,
            workspace: Workspace = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,

@@ -51,6 +51,16 @@ def test_control_errors_are_one_line(by: list[str], control: str, message: str |
     assert message is None or message in str(caught.value)
 
 
+def test_judges_compared_on_the_same_samples_are_paired_sample_by_sample() -> None:
+    labels: list[tuple[Label, Label]] = [("misaligned", "misaligned")] * 6 + [("aligned", "misaligned")] * 2 + [
+        ("aligned", "aligned")] * 12
+    items = [item(f"s{i}", {"j1": a, "j2": b}) for i, (a, b) in enumerate(labels)]  # no question ids
+    [entry] = em_report(items, ["judge"], "judge=j1")["deltas"]
+    betley = entry["em"]["betley"]
+    assert betley["paired_clusters"] == 20 and betley["delta"] == pytest.approx(2 / 20)
+    assert betley["treated"]["method"] == "wilson"  # each sample is its own unit: the rates stay plain Wilson
+
+
 def test_generalization_counts_every_level_that_appears_among_misaligned_answers() -> None:
     levels = ["in_domain", "in_domain", "emergent", None, "domain_leakage"]
     items = [item(f"s{i}", {"j1": "misaligned"}, level) for i, level in enumerate(levels)]
