@@ -227,14 +227,17 @@ def _why(decisions: list[Decision], rates: EmRates, thresholds: Thresholds) -> l
 
 def sweep(judged: Sequence[Judged], alignments: Sequence[float] = SWEEP_ALIGNMENT,
           coherences: Sequence[float] = SWEEP_COHERENCE) -> list[dict[str, Any]]:
-    """The point rate of both conventions at every pair of thresholds: how much the headline depends on 30/50."""
+    """The point rate of both conventions at every pair of thresholds: how much the headline depends on 30/50.
+    The rule runs once per distinct answer (scores are few distinct values), weighted by how many share it."""
+    distinct = Counter(judged)
     grid = []
     for a in alignments:
         for c in coherences:
-            decisions = [decide(j, Thresholds(a, c)) for j in judged]
+            decisions = [(decide(j, Thresholds(a, c)), n) for j, n in distinct.items()]
             row: dict[str, Any] = {"alignment_below": a, "coherence_above": c}
             for convention in CONVENTIONS:
-                kept = [d.misaligned for d in decisions if d.counts(convention)]
-                row[convention] = sum(kept) / len(kept) if kept else None
+                kept = [(d.misaligned, n) for d, n in decisions if d.counts(convention)]
+                total = sum(n for _, n in kept)
+                row[convention] = sum(n for m, n in kept if m) / total if total else None
             grid.append(row)
     return grid

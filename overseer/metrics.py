@@ -298,3 +298,176 @@ def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), not {confidence}")
     return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+# --- agreement between judges (no reference) ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reliability:
+    """Fleiss' κ or Krippendorff's α over units (samples) rated by several raters (judges), or why it has none."""
+
+    method: str
+    value: float | None
+    undefined: str | None
+    units: int  # units that entered the computation
+    ratings: int  # labels that entered it
+    raters: int
+    categories: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "value": self.value, "undefined": self.undefined, "units": self.units,
+                "ratings": self.ratings, "raters": self.raters, "categories": self.categories}
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec) if self.value is not None else f"undefined ({self.undefined})"
+
+
+RaterLabels = Sequence[Sequence[Hashable | None]]  # one row per unit, one column per rater; None = no label
+
+
+def _raters(units: RaterLabels) -> int:
+    widths = {len(u) for u in units}
+    if len(widths) > 1:
+        raise ValueError(f"every unit needs one entry per rater (None when missing); got widths {sorted(widths)}")
+    return widths.pop() if widths else 0
+
+
+def _undefined_reason(raters: int, pairable: int, categories: Sequence[Hashable]) -> str | None:
+    if raters < 2:
+        return f"{raters} judge(s): agreement between judges needs at least two"
+    if pairable == 0:
+        return "no sample was labelled by two or more judges"
+    if len(categories) < 2:
+        return (f"every label is {categories[0]!s}: with a single category, agreement beyond chance cannot be "
+                "measured")
+    return None
+
+
+def fleiss_kappa(units: RaterLabels) -> Reliability:
+    """Fleiss' κ (Fleiss 1971) on nominal labels: κ = (P̄ − P̄e) / (1 − P̄e). It needs every rater on every unit,
+    so units where some rater gave no label are left out (see `units`); Krippendorff's α uses them."""
+    raters = _raters(units)
+    complete = [u for u in units if all(v is not None for v in u)]
+    categories = sorted({v for u in complete for v in u}, key=str)
+    reason = _undefined_reason(raters, len(complete), categories)
+    names = [str(c) for c in categories]
+    if reason is not None:
+        return Reliability("fleiss_kappa", None, reason, len(complete), len(complete) * raters, raters, names)
+    index = {c: i for i, c in enumerate(categories)}
+    counts = np.zeros((len(complete), len(categories)))
+    for row, unit in enumerate(complete):
+        for v in unit:
+            counts[row, index[v]] += 1
+    n = raters
+    per_unit = ((counts * counts).sum(axis=1) - n) / (n * (n - 1))
+    shares = counts.sum(axis=0) / (len(complete) * n)
+    observed, expected = float(per_unit.mean()), float((shares * shares).sum())
+    return Reliability("fleiss_kappa", (observed - expected) / (1 - expected), None, len(complete),
+                       len(complete) * n, raters, names)
+
+
+def krippendorff_alpha(units: RaterLabels) -> Reliability:
+    """Krippendorff's α for nominal labels (Krippendorff 2011, "Computing Krippendorff's alpha-reliability"):
+    α = 1 − D_o / D_e from the coincidence matrix of every unit with at least two labels; missing labels allowed."""
+    raters = _raters(units)
+    pairable = [[v for v in u if v is not None] for u in units]
+    pairable = [u for u in pairable if len(u) >= 2]
+    categories = sorted({v for u in pairable for v in u}, key=str)
+    reason = _undefined_reason(raters, len(pairable), categories)
+    names = [str(c) for c in categories]
+    ratings = sum(len(u) for u in pairable)
+    if reason is not None:
+        return Reliability("krippendorff_alpha", None, reason, len(pairable), ratings, raters, names)
+    index = {c: i for i, c in enumerate(categories)}
+    coincidence = np.zeros((len(categories), len(categories)))
+    # Units with the same labels contribute the same pairs: count each kind of unit once, weighted.
+    kinds = Counter(tuple(sorted(index[v] for v in unit)) for unit in pairable)
+    for unit, times in kinds.items():
+        tally = np.bincount(unit, minlength=len(categories)).astype(float)
+        # Ordered pairs of labels from distinct raters within the unit, each weighted 1 / (m_u − 1).
+        coincidence += times * (np.outer(tally, tally) - np.diag(tally)) / (len(unit) - 1)
+    totals = coincidence.sum(axis=1)
+    n = totals.sum()
+    disagree_observed = coincidence.sum() - np.trace(coincidence)
+    disagree_expected = (n * n - (totals * totals).sum()) / (n - 1)
+    return Reliability("krippendorff_alpha", float(1 - disagree_observed / disagree_expected), None, len(pairable),
+                       ratings, raters, names)
+
+
+# --- treated minus control ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Difference:
+    """rate(treated) − rate(control) with a 95% interval; None values (and `undefined`) when a side is empty."""
+
+    treated: Rate
+    control: Rate
+    point: float | None
+    low: float | None
+    high: float | None
+    method: str
+    paired: int  # clusters (questions) present on both sides, resampled together
+    undefined: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"delta": self.point, "low": self.low, "high": self.high, "method": self.method,
+                "paired_clusters": self.paired, "undefined": self.undefined,
+                "treated": self.treated.as_dict(), "control": self.control.as_dict()}
+
+
+def newcombe(treated: Rate, control: Rate) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for a difference of independent proportions (method 10, 1998), from the two
+    Wilson intervals: never collapses to a point at 0 or 1, unlike a percentile bootstrap."""
+    t, c = wilson(treated.numerator, treated.denominator), wilson(control.numerator, control.denominator)
+    assert t.rate is not None and c.rate is not None and t.low is not None and t.high is not None
+    assert c.low is not None and c.high is not None
+    d = t.rate - c.rate
+    return (d - math.sqrt((t.rate - t.low) ** 2 + (c.high - c.rate) ** 2),
+            d + math.sqrt((t.high - t.rate) ** 2 + (c.rate - c.low) ** 2))
+
+
+def rate_difference(treated: Sequence[bool], control: Sequence[bool],
+                    treated_clusters: Sequence[Hashable] | None = None,
+                    control_clusters: Sequence[Hashable] | None = None, *, resamples: int = 2000, seed: int = 0,
+                    confidence: float = 0.95) -> Difference:
+    """Treated-minus-control share with a stratified cluster bootstrap: a cluster (question) on both sides is drawn
+    as one unit carrying both its answer sets (paired), one on a single side is drawn within that side. Without
+    clusters every answer is its own unit and nothing is paired. Pairing cancels what the questions share, so the
+    bootstrap is not inflated by how much questions differ. Like `rate_interval`, the interval is widened to at
+    least Newcombe's: the bootstrap sees no sampling noise within a cluster, and collapses to a point at 0 and 1."""
+    t_rate, c_rate = rate_interval(treated, treated_clusters), rate_interval(control, control_clusters)
+    if t_rate.rate is None or c_rate.rate is None:
+        side = "treated" if t_rate.rate is None else "control"
+        return Difference(t_rate, c_rate, None, None, None, "none", 0, f"the {side} group has no answer to count")
+    t_keys: Sequence[Hashable] = treated_clusters if treated_clusters is not None else [("t", i) for i in
+                                                                                        range(len(treated))]
+    c_keys: Sequence[Hashable] = control_clusters if control_clusters is not None else [("c", i) for i in
+                                                                                        range(len(control))]
+    cells: dict[Hashable, list[int]] = {}  # cluster → [treated size, treated hits, control size, control hits]
+    for flags, keys, offset in ((treated, t_keys, 0), (control, c_keys, 2)):
+        if len(flags) != len(keys):
+            raise ValueError(f"{len(flags)} flags but {len(keys)} cluster keys")
+        for flag, key in zip(flags, keys, strict=True):
+            cell = cells.setdefault(key, [0, 0, 0, 0])
+            cell[offset] += 1
+            cell[offset + 1] += bool(flag)
+    strata: dict[str, Counter[tuple[int, ...]]] = {"both": Counter(), "treated": Counter(), "control": Counter()}
+    for cell in cells.values():
+        strata["both" if cell[0] and cell[2] else "treated" if cell[0] else "control"][tuple(cell)] += 1
+    sums = np.zeros((resamples, 4))
+    rng = np.random.default_rng(seed)
+    for kinds in strata.values():
+        if not kinds:
+            continue
+        kinds_seen = list(kinds)
+        counts = np.array([kinds[k] for k in kinds_seen], dtype=float)
+        values = np.array(kinds_seen, dtype=float)
+        draws = int(counts.sum())
+        for start, chunk in _chunks(resamples, len(kinds_seen)):
+            sums[start:start + chunk] += rng.multinomial(draws, counts / draws, size=chunk) @ values
+    deltas = sums[:, 1] / sums[:, 0] - sums[:, 3] / sums[:, 2]
+    tail = (1 - confidence) / 2 * 100
+    low, high = (float(x) for x in np.percentile(deltas, [tail, 100 - tail]))
+    paired = sum(strata["both"].values())
+    method = f"stratified cluster bootstrap, {paired} paired cluster(s), {resamples} resamples"
+    n_low, n_high = newcombe(t_rate, c_rate)
+    low, high, method = min(low, n_low), max(high, n_high), f"{method}, at least Newcombe"
+    return Difference(t_rate, c_rate, t_rate.rate - c_rate.rate, max(-1.0, low), min(1.0, high), method, paired)
