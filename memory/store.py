@@ -32,7 +32,6 @@ import numpy as np
 
 from overseer.embeddings import DEFAULT_EMBEDDING, Embedder, make_embedder
 from overseer.errors import ConfigError, OverseerError
-from overseer.memory.fast_judge import response_head
 from overseer.types import EdgeCase, sha256_text
 
 COLLECTIONS = {True: "edge_cases_reviewed", False: "edge_cases_unreviewed"}
@@ -53,8 +52,12 @@ def case_id(prompt: str | None, response: str, record_id: str | None = None, *, 
     if record_id is not None:
         key = f"id:{record_id}" if scope is None else f"scope:{scope}\x00id:{record_id}"
         return "ec-" + sha256_text(key)[:20]
-    normalized = " ".join(f"{prompt or ''}\n{response}".lower().split())
-    return "ec-" + sha256_text(normalized)[:20]
+    return "ec-" + sha256_text(text_key(prompt, response))[:20]
+
+
+def text_key(prompt: str | None, response: str) -> str:
+    """The same prompt and response with case and whitespace folded: what "the same case" means without ids."""
+    return " ".join(f"{prompt or ''}\n{response}".lower().split())
 
 
 @dataclass
@@ -486,15 +489,15 @@ class EdgeCaseStore:
                 break
         return chosen
 
-    def labelled_heads(self, *, reviewed_only: bool = True) -> tuple[list[str], list[str], list[str]]:
-        """(ids, response openings, labels) of the cases the fast judge may learn from."""
+    def labelled_cases(self, *, reviewed_only: bool = True) -> tuple[list[str], list[str | None], list[str], list[str]]:
+        """(ids, prompts, responses, labels) of the cases the fast judge may learn from."""
         ids: list[str] = []
-        metadatas: list[dict[str, Any]] = []
+        cases: list[dict[str, Any]] = []
         for reviewed in (True,) if reviewed_only else (True, False):
-            got = self.index(reviewed).get(include=["metadatas"])
+            got = self.index(reviewed).get(include=["documents"])
             ids += got["ids"]
-            metadatas += got["metadatas"] or []
-        return ids, [m["head"] for m in metadatas], [m["label"] for m in metadatas]
+            cases += [json.loads(doc) for doc in got["documents"] or []]  # plain json: 100k cases in ~1 s
+        return ids, [c.get("prompt") for c in cases], [c["response"] for c in cases], [c["label"] for c in cases]
 
     @property
     def version(self) -> str:
@@ -520,6 +523,6 @@ def same_content(a: EdgeCase, b: EdgeCase) -> bool:
 
 def _index_metadata(case: EdgeCase) -> dict[str, Any]:
     return {"reviewed": case.reviewed, "label": case.label, "source": case.source,
-            "origin": case.source_ref or case.source, "head": response_head(case.response)}
+            "origin": case.source_ref or case.source}
 
 

@@ -63,9 +63,10 @@ def judge(
     label_field: Annotated[Optional[str], typer.Option(help="Column with reference labels (samples that "  # noqa: UP045
                                                        "disagree with it go to review).")] = None,
     label_rule: LabelRule = "auto",
-    cascade: Annotated[Optional[float], typer.Option(help="Let the memory fast judge decide a sample alone when "  # noqa: UP045
-                                                     "its confidence reaches TAU (e.g. 0.9; see `overseer memory "
-                                                     "calibrate`). Those samples cost no LLM call.")] = None,
+    cascade: Annotated[Optional[str], typer.Option(metavar="TAU|auto", help="Let the memory fast judge decide a "  # noqa: UP045
+                                                   "sample alone when its calibrated confidence reaches TAU (e.g. "
+                                                   "0.9), or `auto`: the TAU `overseer memory calibrate` chose. "
+                                                   "Those samples cost no LLM call.")] = None,
     no_memory: Annotated[bool, typer.Option("--no-memory", help="Ignore the workspace's edge-case memory.")] = False,
     learn: Annotated[bool, typer.Option("--learn", help="Continuous learning: every --learn-every labelled samples, "
                                         "run one prompt-improvement round in the background; later samples use "
@@ -95,10 +96,11 @@ def judge(
                              reflection_backend=reflection_backend, max_clauses=max_clauses)
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=parse_label_rule(label_rule))
-    if cascade is not None and not 0.5 <= cascade <= 1.0:
-        raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
+    from overseer.memory.judge_memory import parse_cascade
+
+    cascade_tau = parse_cascade(cascade)
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
-                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn,
+                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade_tau, learn=learn,
                          flags={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
                                                   "judges": judges.split() if judges else None,
                                                   "rubric": rubric}.items() if v is not None})
