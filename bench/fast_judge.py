@@ -9,7 +9,6 @@ Prints one line per split, then one line of key=value figures (kappa, accuracy, 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -88,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

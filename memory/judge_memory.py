@@ -10,7 +10,7 @@ import numpy as np
 from overseer.errors import ConfigError
 from overseer.judging.judge import EdgeCaseExample
 from overseer.memory import calibration
-from overseer.memory.fast_judge import Features, FastJudge, featurize
+from overseer.memory.fast_judge import FastJudge, Features, featurize
 from overseer.memory.store import EdgeCaseStore, text_key
 from overseer.types import EdgeCase, Label, Provenance, Sample, Verdict
 

@@ -30,7 +30,6 @@ from overseer.cli.options import (
     parse_label_rule,
 )
 from overseer.cli.runs import render_summary
-from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
     from overseer.config import Settings
