@@ -446,6 +446,13 @@ class EdgeCaseStore:
     def get(self, case_id_: str) -> EdgeCase | None:
         return self.get_many([case_id_]).get(case_id_)
 
+    def find(self, identifier: str) -> list[EdgeCase]:
+        """The cases an id a user typed names: a case id (`ec-…`), or else the id of the record a case came from
+        (a seed file's id column, a reviewed sample's id) — several cases when several files used that id."""
+        if identifier.startswith("ec-") and (case := self.get(identifier)) is not None:
+            return [case]
+        return [c for c in self.cases().values() if record_id(c) == identifier]
+
     def count(self, *, reviewed: bool | None = None) -> int:
         if reviewed is None:
             return self.count(reviewed=True) + self.count(reviewed=False)
@@ -520,6 +527,16 @@ class EdgeCaseStore:
     def version(self) -> str:
         """Changes whenever the memory does: the fast judge retrains when it sees a new version."""
         return f"{self.meta.get('indexed_bytes', 0)}:{self.embedding_name}"
+
+
+def record_id(case: EdgeCase) -> str | None:
+    """The id the case's own record had: a seeded record's id column, or the id of the reviewed sample."""
+    if case.source == "seed":
+        found = case.metadata.get("record_id")
+        return None if found is None else str(found)
+    if case.source == "review" and case.source_ref:
+        return case.source_ref.rpartition("/")[2]  # source_ref is RUN_ID/SAMPLE_ID
+    return None
 
 
 def _put_line(document: str) -> str:

@@ -248,6 +248,7 @@ class JobOutcome:
     recovered: int = 0  # results the store had but the output missed (crash between the two)
     input_errors: int = 0
     notes: list[str] = field(default_factory=list)
+    memory_notes: list[str] = field(default_factory=list)  # after the run: what the memory cascade decided
 
 
 @dataclass
@@ -488,7 +489,7 @@ def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnS
         if pending:
             asyncio.run(judge_all())
             if ctx.memory is not None:
-                outcome.notes += ctx.memory.run_notes([ctx.samples[i] for i in pending])
+                outcome.memory_notes = ctx.memory.run_notes([ctx.samples[i] for i in pending])
     except BaseException as exc:  # Ctrl-C, SIGTERM, a 401, a bug: whatever stopped it, the run can be resumed
         store.set_status(run_id, "interrupted")
         if sigterm.received and not isinstance(exc, Terminated):

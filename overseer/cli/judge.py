@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from overseer.cli.options import (
     Backend,
@@ -162,7 +163,7 @@ def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> No
     if as_json:
         out.print_json(json.dumps({"run_id": outcome.run_id, "output": str(outcome.output),
                                    "input_errors": outcome.input_errors, **summary.as_dict(), "totals": totals,
-                                   "agreement_by_prompt_version": per_version}))
+                                   "agreement_by_prompt_version": per_version, "memory": outcome.memory_notes}))
         return
     if summary.n == 0:
         out.print(f"run {outcome.run_id}: no samples to judge (empty input).")
@@ -176,6 +177,8 @@ def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> No
             kappa = "undefined" if m["kappa"] is None else f"{m['kappa']:.3f}"
             table.add_row(version, str(m["n"]), f"{m['accuracy']:.3f}", kappa)
         out.print(table)
+    for note in outcome.memory_notes:
+        out.print(Text(note, style="yellow" if note.startswith("warning") else ""))
     out.print(f"run: {outcome.run_id}   output: {outcome.output}")
     if outcome.errors_file:
         out.print(f"[yellow]{outcome.input_errors} invalid record(s) written to {outcome.errors_file}[/]")

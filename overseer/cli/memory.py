@@ -157,15 +157,30 @@ def memory_list(
 
 
 @memory_app.command("show")
-def memory_show(case_id: Annotated[str, typer.Argument(help="Case id (see `overseer memory list`).")],
+def memory_show(case_id: Annotated[str, typer.Argument(help="Case id (`ec-…`) or the id of the record it came "
+                                                       "from (see `overseer memory list`).")],
                 workspace: Workspace = None) -> None:
     """One case in full, as JSON: text, label, scores, rationale and provenance."""
     store = _reader(workspace)
-    case = store.get(case_id) if store is not None else None
-    if case is None:
-        raise OverseerError(f"no edge case {case_id!r} in the memory at {_root(workspace)} "
-                            "(ids: `overseer memory list`)")
+    case = _one_case(store, case_id, workspace)
     _print_json(case.model_dump(mode="json"))
+
+
+def _one_case(store: EdgeCaseStore | None, identifier: str, workspace: Path | None) -> EdgeCase:
+    """The case `identifier` names; an error when none does, or when a record id names cases of several files."""
+    found = store.find(identifier) if store is not None else []
+    if not found:
+        raise OverseerError(f"no edge case {identifier!r} in the memory at {_root(workspace)} "
+                            "(ids: `overseer memory list`)")
+    if len(found) > 1:
+        raise OverseerError(_ambiguous(identifier, found))
+    return found[0]
+
+
+def _ambiguous(identifier: str, found: list[EdgeCase]) -> str:
+    lines = "\n".join(f"  {c.id}  {c.source_ref or c.source}" for c in found)
+    return (f"record id {identifier!r} names {len(found)} cases, from different files; give the case id "
+            f"instead:\n{lines}")
 
 
 @memory_app.command("stats")
@@ -219,7 +234,8 @@ def memory_export(
 
 
 @memory_app.command("rm")
-def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids to remove.", show_default=False)],
+def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids (`ec-…`) or record ids to remove.",
+                                                      show_default=False)],
               lock_timeout: LockTimeout = 30.0, workspace: Workspace = None) -> None:
     """Remove cases (the removal is logged, so a rebuild does not bring them back). Exits 1 if an id is unknown."""
     from overseer.memory.store import EdgeCaseStore
@@ -228,8 +244,11 @@ def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids to remove.
     if store is None:
         raise OverseerError(f"no memory at {_root(workspace)}")
     with EdgeCaseStore(store.root, writable=True, lock_timeout=lock_timeout) as writer:
-        unknown = [i for i in dict.fromkeys(ids) if writer.get(i) is None]
-        removed = writer.remove(ids)
+        found = {i: writer.find(i) for i in dict.fromkeys(ids)}
+        if ambiguous := [_ambiguous(i, cases) for i, cases in found.items() if len(cases) > 1]:
+            raise OverseerError("nothing removed: " + "\n".join(ambiguous))
+        unknown = [i for i, cases in found.items() if not cases]
+        removed = writer.remove([cases[0].id for cases in found.values() if cases])
     out.print(f"removed {removed}", highlight=False)
     if unknown:
         err.print(f"not in the memory: {' '.join(unknown)}", markup=False, highlight=False)
@@ -308,13 +327,15 @@ def _print_json(data: Any) -> None:
 
 def _case_table(leading: list[str]) -> Table:
     table = Table()
-    for column in (*leading, "id", "label", "reviewed", "source", "text"):
-        table.add_column(column)
+    for column in (*leading, "id", "record id", "label", "reviewed", "source", "text"):
+        table.add_column(column, no_wrap=column in ("id", "record id"))
     return table
 
 
-def _case_row(case: EdgeCase) -> tuple[str, str, str, str, Text]:
+def _case_row(case: EdgeCase) -> tuple[str, Text, str, str, str, Text]:
+    from overseer.memory.store import record_id
+
     snippet = " ".join(case.text().split())
-    # Text(), not a str: case text is user data and must not be read as rich markup.
-    return (case.id, case.label, "yes" if case.reviewed else "no", case.source,
+    # Text(), not a str: case text and record ids are user data and must not be read as rich markup.
+    return (case.id, Text(record_id(case) or "—"), case.label, "yes" if case.reviewed else "no", case.source,
             Text(snippet[:100] + ("…" if len(snippet) > 100 else "")))
