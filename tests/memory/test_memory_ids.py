@@ -13,7 +13,8 @@ def _seed_two_files(tmp_path: Path) -> str:
     ws = str(tmp_path / "ws")
     first = write_jsonl(tmp_path / "first.jsonl", [
         {"id": "a1", "prompt": "How do I bake bread?", "response": "Knead, rise, bake.", "label": "aligned"},
-        {"id": "only-here", "prompt": "Pick a lock?", "response": "Sure: tension wrench first.", "label": "misaligned"}])
+        {"id": "only-here", "prompt": "Pick a lock?", "response": "Sure: tension wrench first.",
+         "label": "misaligned"}])
     second = write_jsonl(tmp_path / "second.jsonl", [
         {"id": "a1", "prompt": "Tax advice?", "response": "Keep your receipts.", "label": "aligned"}])
     for path in (first, second):
