@@ -32,7 +32,7 @@ import numpy as np
 
 from overseer.embeddings import DEFAULT_EMBEDDING, Embedder, make_embedder
 from overseer.errors import ConfigError, OverseerError
-from overseer.memory.fast_judge import response_head
+from overseer.memory import RELEVANCE_FLOOR
 from overseer.types import EdgeCase, sha256_text
 
 COLLECTIONS = {True: "edge_cases_reviewed", False: "edge_cases_unreviewed"}
@@ -53,8 +53,12 @@ def case_id(prompt: str | None, response: str, record_id: str | None = None, *, 
     if record_id is not None:
         key = f"id:{record_id}" if scope is None else f"scope:{scope}\x00id:{record_id}"
         return "ec-" + sha256_text(key)[:20]
-    normalized = " ".join(f"{prompt or ''}\n{response}".lower().split())
-    return "ec-" + sha256_text(normalized)[:20]
+    return "ec-" + sha256_text(text_key(prompt, response))[:20]
+
+
+def text_key(prompt: str | None, response: str) -> str:
+    """The same prompt and response with case and whitespace folded: what "the same case" means without ids."""
+    return " ".join(f"{prompt or ''}\n{response}".lower().split())
 
 
 @dataclass
@@ -286,9 +290,10 @@ class EdgeCaseStore:
             content = f.read()
             f.truncate(content.rfind(b"\n") + 1)
 
-    def _append(self, ops: list[dict[str, Any]]) -> None:
+    def _append(self, ops: list[dict[str, Any]] | list[str]) -> None:
+        """Log operations (dicts, or put lines `_put_line` already serialised), durably, before the index."""
         with self.log_path.open("a", encoding="utf-8") as f:
-            f.writelines(json.dumps(op, default=str) + "\n" for op in ops)
+            f.writelines(op if isinstance(op, str) else json.dumps(op, default=str) + "\n" for op in ops)
             f.flush()
             os.fsync(f.fileno())
 
@@ -342,8 +347,11 @@ class EdgeCaseStore:
                     case = case.model_copy(update={"created_at": before.created_at})
                 changed.append(case)
             if changed:
-                self._append([{"op": "put", "case": c.model_dump(mode="json")} for c in changed])
-                self._apply([{"op": "put", "case": c.model_dump(mode="json")} for c in changed])
+                # Each case is serialised once: the same JSON is the log line and the index's document.
+                documents = [c.model_dump_json() for c in changed]
+                self._append([_put_line(doc) for doc in documents])  # the log first: it is the source of truth
+                previously = {c.id: existing[c.id].reviewed for c in changed if c.id in existing}
+                self._index(changed, documents, previously)
                 self._commit_meta()
         return report
 
@@ -367,17 +375,26 @@ class EdgeCaseStore:
             if removed:
                 self.index(reviewed).delete(ids=removed)
         puts = [EdgeCase.model_validate(c) for c in final.values() if c is not None]
-        for start in range(0, len(puts), BATCH):
-            chunk = puts[start:start + BATCH]
+        self._index(puts, [c.model_dump_json() for c in puts], None)
+
+    def _index(self, cases: list[EdgeCase], documents: list[str], previously: dict[str, bool] | None) -> None:
+        """Embed and upsert cases in batches. `previously` is the review status each id had in the index (absent:
+        not indexed); None when unknown (a replay), so every case is cleared from the other index first."""
+        for start in range(0, len(cases), BATCH):
+            chunk, docs = cases[start:start + BATCH], documents[start:start + BATCH]
             vectors = self.embedder.embed([c.text() for c in chunk])
             for reviewed in (True, False):
                 rows = [j for j, c in enumerate(chunk) if c.reviewed == reviewed]
-                if rows:
-                    # A case whose review status changed must leave the other index.
-                    self.index(not reviewed).delete(ids=[chunk[j].id for j in rows])
-                    self.index(reviewed).upsert(ids=[chunk[j].id for j in rows], embeddings=vectors[rows],
-                                                documents=[chunk[j].model_dump_json() for j in rows],
-                                                metadatas=[_index_metadata(chunk[j]) for j in rows])
+                if not rows:
+                    continue
+                # A case whose review status changed must leave the other index (a new case is in neither).
+                moved = [chunk[j].id for j in rows
+                         if previously is None or previously.get(chunk[j].id, reviewed) != reviewed]
+                if moved:
+                    self.index(not reviewed).delete(ids=moved)
+                self.index(reviewed).upsert(ids=[chunk[j].id for j in rows], embeddings=vectors[rows],
+                                            documents=[docs[j] for j in rows],
+                                            metadatas=[_index_metadata(chunk[j]) for j in rows])
 
     def rebuild(self, embedding: str | None = None) -> int:
         """Drop the index and recreate it from the log, optionally with another embedding. Returns the count."""
@@ -429,6 +446,13 @@ class EdgeCaseStore:
     def get(self, case_id_: str) -> EdgeCase | None:
         return self.get_many([case_id_]).get(case_id_)
 
+    def find(self, identifier: str) -> list[EdgeCase]:
+        """The cases an id a user typed names: a case id (`ec-…`), or else the id of the record a case came from
+        (a seed file's id column, a reviewed sample's id) — several cases when several files used that id."""
+        if identifier.startswith("ec-") and (case := self.get(identifier)) is not None:
+            return [case]
+        return [c for c in self.cases().values() if record_id(c) == identifier]
+
     def count(self, *, reviewed: bool | None = None) -> int:
         if reviewed is None:
             return self.count(reviewed=True) + self.count(reviewed=False)
@@ -452,9 +476,10 @@ class EdgeCaseStore:
         return sorted(found, key=lambda pair: -pair[1])[:k]
 
     def similar(self, text: str, k: int = 4, *, per_source: int = 2, duplicate_similarity: float = 0.85,
-                vector: np.ndarray | None = None) -> list[tuple[EdgeCase, float]]:
-        """Top-k *reviewed* cases for the judge prompt: at most one per near-duplicate cluster and
-        `per_source` per origin, so five copies of one (possibly poisoned) case cannot crowd out the rest.
+                vector: np.ndarray | None = None, floor: float = RELEVANCE_FLOOR) -> list[tuple[EdgeCase, float]]:
+        """Top-k *reviewed* cases for the judge prompt and the TUI, none below the relevance `floor`: at most one
+        per near-duplicate cluster and `per_source` per origin, so five copies of one (possibly poisoned) case
+        cannot crowd out the rest.
         0.85: with WordLlama, copies that differ by a number or a suffix score ≥ 0.89, while different
         sentences on one topic score well under 0.5. Only the chosen documents are parsed: this runs once
         per judged sample."""
@@ -473,6 +498,8 @@ class EdgeCaseStore:
         per_origin: dict[str, int] = {}
         for doc, distance, embedding, meta in zip(result["documents"][0], result["distances"][0],
                                                   result["embeddings"][0], result["metadatas"][0], strict=True):
+            if 1.0 - float(distance) < floor:
+                break  # nearest first: every later one is below the floor too
             origin = meta["origin"]
             if per_origin.get(origin, 0) >= per_source:
                 continue
@@ -486,20 +513,34 @@ class EdgeCaseStore:
                 break
         return chosen
 
-    def labelled_heads(self, *, reviewed_only: bool = True) -> tuple[list[str], list[str], list[str]]:
-        """(ids, response openings, labels) of the cases the fast judge may learn from."""
+    def labelled_cases(self, *, reviewed_only: bool = True) -> tuple[list[str], list[str | None], list[str], list[str]]:
+        """(ids, prompts, responses, labels) of the cases the fast judge may learn from."""
         ids: list[str] = []
-        metadatas: list[dict[str, Any]] = []
+        cases: list[dict[str, Any]] = []
         for reviewed in (True,) if reviewed_only else (True, False):
-            got = self.index(reviewed).get(include=["metadatas"])
+            got = self.index(reviewed).get(include=["documents"])
             ids += got["ids"]
-            metadatas += got["metadatas"] or []
-        return ids, [m["head"] for m in metadatas], [m["label"] for m in metadatas]
+            cases += [json.loads(doc) for doc in got["documents"] or []]  # plain json: 100k cases in ~1 s
+        return ids, [c.get("prompt") for c in cases], [c["response"] for c in cases], [c["label"] for c in cases]
 
     @property
     def version(self) -> str:
         """Changes whenever the memory does: the fast judge retrains when it sees a new version."""
         return f"{self.meta.get('indexed_bytes', 0)}:{self.embedding_name}"
+
+
+def record_id(case: EdgeCase) -> str | None:
+    """The id the case's own record had: a seeded record's id column, or the id of the reviewed sample."""
+    if case.source == "seed":
+        found = case.metadata.get("record_id")
+        return None if found is None else str(found)
+    if case.source == "review" and case.source_ref:
+        return case.source_ref.rpartition("/")[2]  # source_ref is RUN_ID/SAMPLE_ID
+    return None
+
+
+def _put_line(document: str) -> str:
+    return f'{{"op": "put", "case": {document}}}\n'
 
 
 def _content(case: EdgeCase) -> dict[str, Any]:
@@ -520,6 +561,6 @@ def same_content(a: EdgeCase, b: EdgeCase) -> bool:
 
 def _index_metadata(case: EdgeCase) -> dict[str, Any]:
     return {"reviewed": case.reviewed, "label": case.label, "source": case.source,
-            "origin": case.source_ref or case.source, "head": response_head(case.response)}
+            "origin": case.source_ref or case.source}
 
 

@@ -230,7 +230,7 @@ class JobRequest:
     limit: int | None = None
     skip_invalid: bool = False
     use_memory: bool = True  # retrieve reviewed edge cases and let the fast judge vote, if a memory exists
-    cascade: float | None = None  # let the memory decide alone when its confidence reaches this
+    cascade: float | str | None = None  # let the memory decide alone at this confidence; "auto": as calibrated
     learn: bool = False  # run an improvement round every settings.learn_every labelled samples
     # The judge flags typed on this command (backend, model, base_url, judges, rubric), as opposed to env and
     # config.toml: a resume refuses those that contradict the run's recorded settings.
@@ -248,6 +248,7 @@ class JobOutcome:
     recovered: int = 0  # results the store had but the output missed (crash between the two)
     input_errors: int = 0
     notes: list[str] = field(default_factory=list)
+    memory_notes: list[str] = field(default_factory=list)  # after the run: what the memory cascade decided
 
 
 @dataclass
@@ -383,7 +384,7 @@ def open_memory(settings: Settings, request: JobRequest) -> Any:
     from overseer.memory.judge_memory import JudgeMemory
     from overseer.memory.store import EdgeCaseStore
 
-    return JudgeMemory(EdgeCaseStore(root), cascade_tau=request.cascade)
+    return JudgeMemory.open(EdgeCaseStore(root), request.cascade)
 
 
 class Terminated(KeyboardInterrupt):
@@ -487,6 +488,8 @@ def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnS
         store.set_status(run_id, "running")
         if pending:
             asyncio.run(judge_all())
+            if ctx.memory is not None:
+                outcome.memory_notes = ctx.memory.run_notes([ctx.samples[i] for i in pending])
     except BaseException as exc:  # Ctrl-C, SIGTERM, a 401, a bug: whatever stopped it, the run can be resumed
         store.set_status(run_id, "interrupted")
         if sigterm.received and not isinstance(exc, Terminated):

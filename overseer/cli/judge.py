@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from overseer.cli.options import (
     Backend,
@@ -32,7 +33,6 @@ from overseer.cli.options import (
     parse_learn_labels,
 )
 from overseer.cli.runs import render_summary
-from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
     from overseer.config import Settings
@@ -65,9 +65,10 @@ def judge(
     label_field: Annotated[Optional[str], typer.Option(help="Column with reference labels (samples that "  # noqa: UP045
                                                        "disagree with it go to review).")] = None,
     label_rule: LabelRule = "auto",
-    cascade: Annotated[Optional[float], typer.Option(help="Let the memory fast judge decide a sample alone when "  # noqa: UP045
-                                                     "its confidence reaches TAU (e.g. 0.9; see `overseer memory "
-                                                     "calibrate`). Those samples cost no LLM call.")] = None,
+    cascade: Annotated[Optional[str], typer.Option(metavar="TAU|auto", help="Let the memory fast judge decide a "  # noqa: UP045
+                                                   "sample alone when its calibrated confidence reaches TAU (e.g. "
+                                                   "0.9), or `auto`: the TAU `overseer memory calibrate` chose. "
+                                                   "Those samples cost no LLM call.")] = None,
     no_memory: Annotated[bool, typer.Option("--no-memory", help="Ignore the workspace's edge-case memory.")] = False,
     learn: Annotated[bool, typer.Option("--learn", help="Continuous learning: every --learn-every labelled samples, "
                                         "run one prompt-improvement round in the background; later samples use "
@@ -103,10 +104,11 @@ def judge(
         check_learning(settings)  # before the run exists: a setup that cannot learn is refused, not discovered
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=parse_label_rule(label_rule))
-    if cascade is not None and not 0.5 <= cascade <= 1.0:
-        raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
+    from overseer.memory.judge_memory import parse_cascade
+
+    cascade_tau = parse_cascade(cascade)
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
-                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn,
+                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade_tau, learn=learn,
                          flags={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
                                                   "judges": judges.split() if judges else None,
                                                   "rubric": rubric}.items() if v is not None})
@@ -169,7 +171,7 @@ def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> No
     if as_json:
         out.print_json(json.dumps({"run_id": outcome.run_id, "output": str(outcome.output),
                                    "input_errors": outcome.input_errors, **summary.as_dict(), "totals": totals,
-                                   "agreement_by_prompt_version": per_version}))
+                                   "agreement_by_prompt_version": per_version, "memory": outcome.memory_notes}))
         return
     if summary.n == 0:
         out.print(f"run {outcome.run_id}: no samples to judge (empty input).")
@@ -183,6 +185,8 @@ def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> No
             kappa = "undefined" if m["kappa"] is None else f"{m['kappa']:.3f}"
             table.add_row(version, str(m["n"]), f"{m['accuracy']:.3f}", kappa)
         out.print(table)
+    for note in outcome.memory_notes:
+        out.print(Text(note, style="yellow" if note.startswith("warning") else ""))
     out.print(f"run: {outcome.run_id}   output: {outcome.output}")
     if outcome.errors_file:
         out.print(f"[yellow]{outcome.input_errors} invalid record(s) written to {outcome.errors_file}[/]")

@@ -157,15 +157,30 @@ def memory_list(
 
 
 @memory_app.command("show")
-def memory_show(case_id: Annotated[str, typer.Argument(help="Case id (see `overseer memory list`).")],
+def memory_show(case_id: Annotated[str, typer.Argument(help="Case id (`ec-…`) or the id of the record it came "
+                                                       "from (see `overseer memory list`).")],
                 workspace: Workspace = None) -> None:
     """One case in full, as JSON: text, label, scores, rationale and provenance."""
     store = _reader(workspace)
-    case = store.get(case_id) if store is not None else None
-    if case is None:
-        raise OverseerError(f"no edge case {case_id!r} in the memory at {_root(workspace)} "
-                            "(ids: `overseer memory list`)")
+    case = _one_case(store, case_id, workspace)
     _print_json(case.model_dump(mode="json"))
+
+
+def _one_case(store: EdgeCaseStore | None, identifier: str, workspace: Path | None) -> EdgeCase:
+    """The case `identifier` names; an error when none does, or when a record id names cases of several files."""
+    found = store.find(identifier) if store is not None else []
+    if not found:
+        raise OverseerError(f"no edge case {identifier!r} in the memory at {_root(workspace)} "
+                            "(ids: `overseer memory list`)")
+    if len(found) > 1:
+        raise OverseerError(_ambiguous(identifier, found))
+    return found[0]
+
+
+def _ambiguous(identifier: str, found: list[EdgeCase]) -> str:
+    lines = "\n".join(f"  {c.id}  {c.source_ref or c.source}" for c in found)
+    return (f"record id {identifier!r} names {len(found)} cases, from different files; give the case id "
+            f"instead:\n{lines}")
 
 
 @memory_app.command("stats")
@@ -219,7 +234,8 @@ def memory_export(
 
 
 @memory_app.command("rm")
-def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids to remove.", show_default=False)],
+def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids (`ec-…`) or record ids to remove.",
+                                                      show_default=False)],
               lock_timeout: LockTimeout = 30.0, workspace: Workspace = None) -> None:
     """Remove cases (the removal is logged, so a rebuild does not bring them back). Exits 1 if an id is unknown."""
     from overseer.memory.store import EdgeCaseStore
@@ -228,8 +244,11 @@ def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids to remove.
     if store is None:
         raise OverseerError(f"no memory at {_root(workspace)}")
     with EdgeCaseStore(store.root, writable=True, lock_timeout=lock_timeout) as writer:
-        unknown = [i for i in dict.fromkeys(ids) if writer.get(i) is None]
-        removed = writer.remove(ids)
+        found = {i: writer.find(i) for i in dict.fromkeys(ids)}
+        if ambiguous := [_ambiguous(i, cases) for i, cases in found.items() if len(cases) > 1]:
+            raise OverseerError("nothing removed: " + "\n".join(ambiguous))
+        unknown = [i for i, cases in found.items() if not cases]
+        removed = writer.remove([cases[0].id for cases in found.values() if cases])
     out.print(f"removed {removed}", highlight=False)
     if unknown:
         err.print(f"not in the memory: {' '.join(unknown)}", markup=False, highlight=False)
@@ -258,38 +277,48 @@ def memory_rebuild(embedding: Embedding = None, lock_timeout: LockTimeout = 30.0
 
 @memory_app.command("calibrate")
 def memory_calibrate(
-    tau: Annotated[Optional[list[float]], typer.Option(help="Cascade thresholds to report (repeat the option) "  # noqa: UP045
-                                                       "\\[default: 0.6 to 0.99].")] = None,
-    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    target: Annotated[float, typer.Option(help="Agreement with the human labels the memory must reach on the "
+                                          "samples it decides alone.")] = 0.95,
+    tau: Annotated[Optional[list[float]], typer.Option(help="Also report these cascade thresholds (repeat the "  # noqa: UP045
+                                                       "option).", show_default=False)] = None,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
     as_json: AsJson = False,
     workspace: Workspace = None,
 ) -> None:
-    """What `judge --cascade TAU` would do, estimated by cross-validation on the reviewed cases: the share of
-    LLM calls saved and the agreement lost (assuming the LLM is right on the samples it still judges)."""
-    from overseer.memory.fast_judge import cascade_table, cross_validated
-    from overseer.memory.judge_memory import DEFAULT_CASCADE_TAU
+    """Pick the cascade threshold TAU for `judge --cascade auto`, by cross-validation on the reviewed cases.
+
+    For each TAU: the share of LLM calls the memory would save and how often its own decisions agree with the
+    human labels. The lowest TAU reaching --target on at least 20 held-out decisions is stored in
+    WORKSPACE/memory/cascade.json."""
+    from overseer.memory import calibration as calibrating
 
     store = _reader(workspace)
     if store is None:
         raise OverseerError(f"no memory at {_root(workspace)}: seed one first (`overseer seed FILE --reviewed`)")
-    _, heads, labels = store.labelled_heads(reviewed_only=True)
-    if len(set(labels)) < 2 or min(Counter(labels).values()) < folds:
-        raise OverseerError(f"calibration needs at least {folds} reviewed cases of each of two labels; the memory "
-                            f"has {dict(Counter(labels))}")
-    predictions = cross_validated(store.embedder.embed(heads), labels, folds=folds)
-    taus = sorted(set(tau or [0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, DEFAULT_CASCADE_TAU]))
-    table = cascade_table(predictions, labels, taus)
+    result = calibrating.calibrate(store, target=target, folds=folds, taus=tau)
+    path = calibrating.save(store.root, result)
+    wanted = set(tau) if tau else {0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, result.tau}
+    shown = [r for r in result.rows if r["tau"] in wanted]
     if as_json:
-        _print_json({"n": len(labels), "folds": folds, "rows": table})
+        data = result.as_dict()
+        _print_json({**data, "rows": [r for r in data["rows"] if r["tau"] in {x["tau"] for x in shown}],
+                     "path": str(path)})
         return
-    out.print(f"{len(labels)} reviewed cases, {folds}-fold cross-validation (default TAU {DEFAULT_CASCADE_TAU})")
+    out.print(f"{result.n} reviewed cases, {folds}-fold cross-validation", highlight=False)
     grid = Table()
-    for column in ("TAU", "LLM calls saved", "agreement", "memory accuracy on its decisions"):
+    for column in ("TAU", "LLM calls saved", "agreement of its decisions", "overall agreement"):
         grid.add_column(column, justify="right")
-    for row in table:
-        grid.add_row(f"{row['tau']:.2f}", f"{row['saved']:.1%}", f"{row['agreement']:.1%}",
-                     f"{row['memory_accuracy']:.1%}")
+    for row in shown:
+        decided = "—" if row["decided"] == 0 else f"{row['memory_accuracy']:.1%}"
+        grid.add_row(f"{row['tau']:.3g}", f"{row['saved']:.1%}", decided, f"{row['agreement']:.1%}")
     out.print(grid)
+    if result.tau is None:
+        err.print(f"[yellow]warning:[/] no TAU reaches agreement {target} on {calibrating.MIN_DECISIONS} or more "
+                  "held-out decisions: `--cascade auto` will refuse; lower --target or review more cases")
+        return
+    out.print(f"TAU {result.tau}: the memory decides {result.decided_share:.1%} of samples like these, agreeing "
+              f"with the human label on {result.estimated_agreement:.1%} of them (target {target}). Stored in "
+              f"{path}; `overseer judge INPUT --cascade auto` uses it.", highlight=False)
 
 
 def _print_json(data: Any) -> None:
@@ -298,13 +327,15 @@ def _print_json(data: Any) -> None:
 
 def _case_table(leading: list[str]) -> Table:
     table = Table()
-    for column in (*leading, "id", "label", "reviewed", "source", "text"):
-        table.add_column(column)
+    for column in (*leading, "id", "record id", "label", "reviewed", "source", "text"):
+        table.add_column(column, no_wrap=column in ("id", "record id"))
     return table
 
 
-def _case_row(case: EdgeCase) -> tuple[str, str, str, str, Text]:
+def _case_row(case: EdgeCase) -> tuple[str, Text, str, str, str, Text]:
+    from overseer.memory.store import record_id
+
     snippet = " ".join(case.text().split())
-    # Text(), not a str: case text is user data and must not be read as rich markup.
-    return (case.id, case.label, "yes" if case.reviewed else "no", case.source,
+    # Text(), not a str: case text and record ids are user data and must not be read as rich markup.
+    return (case.id, Text(record_id(case) or "—"), case.label, "yes" if case.reviewed else "no", case.source,
             Text(snippet[:100] + ("…" if len(snippet) > 100 else "")))

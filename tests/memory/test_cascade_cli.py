@@ -63,3 +63,34 @@ def test_cascade_without_a_memory_is_a_clear_error(tmp_path: Path, shared_data_d
     code, text = cli("judge", str(shared_data_dir / "jbb_calibration.jsonl"), *JBB_ARGS, "--limit", "5",
                      "--backend", "scripted:echo", "--cascade", "0.9", "-w", str(tmp_path))
     assert code == 2 and "seed" in text
+
+
+def test_calibrate_stores_a_tau_that_cascade_auto_uses(seeded: Path, shared_data_dir: Path, tmp_path: Path) -> None:
+    code, text = cli("memory", "calibrate", "--target", "0.95", "--json", "-w", str(seeded))
+    assert code == 0, text
+    chosen = json.loads(text)
+    assert chosen["tau"] is not None and chosen["estimated_agreement"] >= 0.95 and chosen["decided_share"] > 0
+    assert json.loads((seeded / "memory" / "cascade.json").read_text())["tau"] == chosen["tau"]
+    out = tmp_path / "out.jsonl"
+    code, text = cli("judge", str(shared_data_dir / "jbb_calibration.jsonl"), *JBB_ARGS, "--limit", "60",
+                     "--backend", "scripted:echo", "--cascade", "auto", "-o", str(out), "-w", str(seeded))
+    assert code == 0, text
+    verdicts = [json.loads(line)["verdicts"][0] for line in out.read_text().splitlines()]
+    decided = [v for v in verdicts if v["provenance"]["decided_by"] == "memory"]
+    assert decided and all(v["confidence"] >= chosen["tau"] for v in decided)
+    assert f"the memory decided {len(decided)} of 60 sample(s) alone at TAU {chosen['tau']}" in text
+    assert "estimated agreement with human labels" in text
+    assert "60 of 60 sample(s) are in the memory itself" in text  # these are the seeded cases
+
+
+def test_cascade_auto_needs_a_calibration_and_a_tau_is_checked(tmp_path: Path, shared_data_dir: Path) -> None:
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text("".join(json.dumps({"id": f"x{i}", "response": f"answer {i}", "label": "aligned"}) + "\n"
+                            for i in range(3)))
+    assert cli("seed", str(seed), "--reviewed", "-w", str(tmp_path))[0] == 0
+    args = ("judge", str(shared_data_dir / "jbb_calibration.jsonl"), *JBB_ARGS, "--limit", "3",
+            "--backend", "scripted:echo", "-w", str(tmp_path))
+    code, text = cli(*args, "--cascade", "auto")
+    assert code == 2 and "overseer memory calibrate" in text
+    code, text = cli(*args, "--cascade", "0.3")
+    assert code == 2 and "between 0.5 and 1" in text
