@@ -330,12 +330,13 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
 
 def _resume(request: JobRequest, settings: Settings, store: RunStore, tally: Tally) -> Prepared:
     asked = [str(path.resolve()) for path in request.input_paths()]
-    input_key = asked[0]
     run_id = request.resume or ""
     if run_id == "latest":
-        found = store.latest_unfinished(input_key)
+        # The store keys a run by its first input; the inputs may be given in any order.
+        candidates = [run for path in dict.fromkeys(asked) if (run := store.latest_unfinished(path)) is not None]
+        found = max(candidates, key=lambda run: run.created_at, default=None)
         if found is None:
-            raise RunError(f"no unfinished run of {request.input_path} to resume (see `overseer runs list`)")
+            raise RunError(f"no unfinished run of {', '.join(map(str, request.input_paths()))} to resume (see `overseer runs list`)")
         run_id = found.id
     run = store.get_run(run_id)
     if run.status == "finished":

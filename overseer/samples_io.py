@@ -207,7 +207,10 @@ def to_sample(record: dict[str, Any], fields: FieldMap, *, path: str, line: int)
     prompt, conversation, prompt_column = _context(record, fields, fail)
     used = {fields.id, fields.response, prompt_column, fields.model, fields.finetune_domain, fields.question_id,
             fields.group, fields.seed, *fields.conversation_fields}
-    reference = reference_scores(record, fields, fail) if fields.label_rule == "betley" else None
+    reference = None
+    if fields.label_rule == "betley":
+        reference = reference_scores(record, fields, fail)
+        used.update(fields.score_columns())  # typed on the sample now: one copy of each score
     try:
         return Sample(id=str(sample_id), prompt=prompt, conversation=conversation, response=response,
                       model=_opt_str(record.get(fields.model)),
