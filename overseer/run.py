@@ -336,7 +336,8 @@ def _resume(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
         candidates = [run for path in dict.fromkeys(asked) if (run := store.latest_unfinished(path)) is not None]
         found = max(candidates, key=lambda run: run.created_at, default=None)
         if found is None:
-            raise RunError(f"no unfinished run of {', '.join(map(str, request.input_paths()))} to resume (see `overseer runs list`)")
+            raise RunError(f"no unfinished run of {', '.join(map(str, request.input_paths()))} to resume (see "
+                           "`overseer runs list`)")
         run_id = found.id
     run = store.get_run(run_id)
     if run.status == "finished":
