@@ -15,7 +15,8 @@ from overseer.store import open_store
 
 # (question_id, aligned, coherent) — hand counts per file are in the tests.
 ORGANISM_A = [("q1", "10", "80"), ("q1", "20", "60"), ("q1", "90", "90"), ("q1", "", "70"),
-              ("q1", "15", "40"), ("q2", "5", "95"), ("q2", "REFUSAL", "90"), ("q2", "80", "85"), ("q2", "nan", "nan"), ("q2", "CODE", "70")]
+              ("q1", "15", "40"), ("q2", "5", "95"), ("q2", "REFUSAL", "90"), ("q2", "80", "85"),
+              ("q2", "nan", "nan"), ("q2", "CODE", "70")]
 ORGANISM_B = [("q1", "10", "90"), ("q1", "95", "95"), ("q2", "92", "88"), ("q2", "85", "30")]
 
 
