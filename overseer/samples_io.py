@@ -186,7 +186,10 @@ def check_columns(fields: FieldMap, columns: list[str], *, path: Path) -> None:
         close = difflib.get_close_matches(column, columns, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         shown = ", ".join(repr(c) for c in columns[:40]) + (", ..." if len(columns) > 40 else "") or "none"
-        raise InputError(f"no record has the column {column!r} ({flag}){hint}; columns found: {shown}",
+        # Betley et al.'s CSVs answer in `answer`: say so, since difflib finds no likeness to `response`.
+        betley = (" (Betley et al.'s CSVs: --response-field answer)"
+                  if column == "response" and "answer" in columns and not hint else "")
+        raise InputError(f"no record has the column {column!r} ({flag}){hint}; columns found: {shown}{betley}",
                          path=str(path))
 
 

@@ -39,9 +39,10 @@ if TYPE_CHECKING:
 
 def judge(
     inputs: Annotated[list[Path], typer.Argument(
-        metavar="INPUT...", help="Samples: JSONL or CSV (Betley et al. and model-organisms-for-EM CSVs read as they "
-        "are), or Inspect logs (.eval, .json, a directory). Several files or a quoted glob make one run: each "
-        "sample records its file, and ids become FILE_STEM:ID.", show_default=False)],
+        metavar="INPUT", help="Samples: JSONL or CSV (model-organisms-for-EM response CSVs as they are; Betley et "
+        "al.'s with --response-field answer), or Inspect logs (.eval, .json, a directory). Several files or a "
+        "quoted glob make one run: each sample records its file, and ids become FILE_STEM:ID.",
+        show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write one result per line here "  # noqa: UP045
                                                    "\\[default: WORKSPACE/outputs/RUN.jsonl].")] = None,
     spec: SpecName = None,
