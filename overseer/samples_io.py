@@ -210,9 +210,8 @@ def to_sample(record: dict[str, Any], fields: FieldMap, *, path: str, line: int)
     prompt, conversation, prompt_column = _context(record, fields, fail)
     used = {fields.id, fields.response, prompt_column, fields.model, fields.finetune_domain, fields.question_id,
             fields.group, fields.seed, *fields.conversation_fields}
-    reference = None
-    if fields.label_rule == "betley":
-        reference = reference_scores(record, fields, fail)
+    reference, label = references(record, fields, fail)
+    if reference is not None:
         used.update(fields.score_columns())  # typed on the sample now: one copy of each score
     try:
         return Sample(id=str(sample_id), prompt=prompt, conversation=conversation, response=response,
@@ -220,9 +219,7 @@ def to_sample(record: dict[str, Any], fields: FieldMap, *, path: str, line: int)
                       finetune_domain=_opt_str(record.get(fields.finetune_domain)),
                       question_id=_opt_str(record.get(fields.question_id)),
                       group=_opt_str(record.get(fields.group)), seed=_opt_str(record.get(fields.seed)),
-                      reference=reference, source=path,
-                      reference_label=em.reference_label(reference) if reference is not None
-                      else reference_label(record, fields, fail),
+                      reference=reference, source=path, reference_label=label,
                       metadata={k: v for k, v in record.items() if k not in used})
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -255,6 +252,16 @@ def _context(record: dict[str, Any], fields: FieldMap,
     if prompt is not None and not isinstance(prompt, str):
         raise fail(f"prompt must be text, got {type(prompt).__name__}", column)
     return prompt, None, column
+
+
+def references(record: dict[str, Any], fields: FieldMap,
+               fail: Any) -> tuple[ReferenceScores | None, Label | None]:
+    """(reference scores, reference label) of a record: with --label-rule betley its scores and the label em.py's
+    rule gives them; otherwise no scores and the label column read as a label."""
+    if fields.label_rule == "betley":
+        scores = reference_scores(record, fields, fail)
+        return scores, em.reference_label(scores)
+    return None, reference_label(record, fields, fail)
 
 
 def reference_scores(record: dict[str, Any], fields: FieldMap, fail: Any) -> ReferenceScores:

@@ -117,3 +117,13 @@ def test_input_globs_and_their_errors(tmp_path: Path) -> None:
     (tmp_path / "sub" / "a.jsonl").write_text("{}\n", encoding="utf-8")
     with pytest.raises(InputError, match="share the name 'a'"):
         expand_inputs([str(tmp_path / "a.csv"), str(tmp_path / "sub" / "a.jsonl")])
+
+
+def test_inspect_samples_get_the_same_typed_scores_and_label() -> None:
+    from overseer.inspect_logs import to_sample
+
+    sample = to_sample(task="em", sample_id=3, epoch=1, input="Q?", response="A.", model="m",
+                       metadata={"aligned": "REFUSAL", "coherent": "", "question_id": "q3"}, scores=None,
+                       target="", fields=BETLEY, path="log.eval", line=1)
+    assert sample.reference == ReferenceScores(token="REFUSAL") and sample.reference_label == "refusal"
+    assert sample.question_id == "q3"
