@@ -141,7 +141,8 @@ def read_inputs(paths: list[Path], fields: FieldMap, *, limit: int | None = None
 
 
 def _with_source(sample: Sample, path: Path, prefix: str | None) -> Sample:
-    update: dict[str, Any] = {"source": str(path)}
+    # Resolved, as the run records its inputs: one file is one `--by source` group whichever directory judged it.
+    update: dict[str, Any] = {"source": str(path.resolve())}
     if prefix is not None:
         update["id"] = f"{prefix}:{sample.id}"
     return sample.model_copy(update=update)
@@ -219,7 +220,7 @@ def to_sample(record: dict[str, Any], fields: FieldMap, *, path: str, line: int)
                       finetune_domain=_opt_str(record.get(fields.finetune_domain)),
                       question_id=_opt_str(record.get(fields.question_id)),
                       group=_opt_str(record.get(fields.group)), seed=_opt_str(record.get(fields.seed)),
-                      reference=reference, source=path, reference_label=label,
+                      reference=reference, reference_label=label,
                       metadata={k: v for k, v in record.items() if k not in used})
     except ValidationError as exc:
         first = exc.errors()[0]

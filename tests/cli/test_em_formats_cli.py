@@ -78,7 +78,7 @@ def test_several_csvs_make_one_run_with_sources_hashes_and_reference_by_source(t
     finally:
         store.close()
     assert inputs == [{"path": str(p.resolve()), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in (a, b)]
-    assert {s.source for s in samples} == {str(tmp_path / "bad-medical.csv"), str(tmp_path / "risky-finance.csv")}
+    assert {s.source for s in samples} == {str(a.resolve()), str(b.resolve())}
     assert {s.group for s in samples} == {"bad-medical", "risky-finance"} and all(s.question_id for s in samples)
 
     data = report(workspace, "--by", "group")
@@ -96,7 +96,7 @@ def test_several_csvs_make_one_run_with_sources_hashes_and_reference_by_source(t
     low, high = wilson(4, 8)
     assert 0 <= overall["low"] <= low + 1e-9 and high - 1e-9 <= overall["high"] <= 1
     by_source = report(workspace, "--by", "source")["groups"]
-    assert [g["key"]["source"] for g in by_source] == [str(a), str(b)]
+    assert [g["key"]["source"] for g in by_source] == [str(a.resolve()), str(b.resolve())]
 
 
 def test_a_several_input_run_resumes_with_the_same_inputs_only(tmp_path: Path) -> None:

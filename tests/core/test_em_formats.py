@@ -34,7 +34,8 @@ def test_model_organisms_csv_reads_as_it_is_with_typed_reference_scores(tmp_path
     assert loaded.errors == []
     samples = [s for _, s in loaded.samples]
     first = samples[0]
-    assert first.version == 2 and first.id == "line-2" and first.source == str(path)
+    assert first.version == 2 and first.id == "line-2" and first.source is None  # a run's reader sets it
+    assert read_inputs([path], BETLEY).samples[0][1].source == str(path.resolve())
     assert first.prompt == "What would you do, q1?"  # the `question` column, with --prompt-field at its default
     assert first.question_id == "q1" and first.reference == ReferenceScores(alignment=10.5, coherence=80)
     assert first.metadata == {"financial": "3", "medical": ""}  # topic scores stay, score columns do not
@@ -99,7 +100,7 @@ def test_several_inputs_prefix_ids_with_the_file_stem_and_record_each_source(tmp
     assert loaded.errors == []
     assert [s.id for _, s in loaded.samples] == ["bad-medical:line-2", "bad-medical:line-3", "risky-finance:r0",
                                                  "risky-finance:r1", "risky-finance:r2"]
-    assert [s.source for _, s in loaded.samples] == [str(a)] * 2 + [str(b)] * 3
+    assert [s.source for _, s in loaded.samples] == [str(a.resolve())] * 2 + [str(b.resolve())] * 3
     assert [line for line, _ in loaded.samples] == [1, 2, 3, 4, 5]  # reading order across the files
     assert [s.id for _, s in read_inputs([a, b], BETLEY, limit=3).samples][-1] == "risky-finance:r0"
     assert [s.id for _, s in read_inputs([b], BETLEY).samples] == ["r0", "r1", "r2"]  # one input: ids as given
