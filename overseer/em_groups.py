@@ -16,7 +16,7 @@ from overseer.report import QUESTION_ID
 from overseer.types import Sample, SampleResult
 
 SPECIAL = ("source", "judge")
-SAMPLE_FIELDS = ("id", "model", "finetune_domain", "reference_label", "prompt")
+SAMPLE_FIELDS = ("id", "model", "finetune_domain", "reference_label", "prompt", "question_id", "group", "seed")
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,29 @@ Item = tuple[Sample, SampleResult, str | None, tuple[str, str] | None]  # (sampl
 
 
 def answers(item: Item, per_judge: bool) -> list[Answer]:
-    sample, result, source, columns = item
-    reference = None if columns is None else em.from_reference(sample.metadata, *columns)
+    sample, result, run_input, columns = item
+    source = sample.source or run_input
+    reference = reference_of(sample, columns)
     if not per_judge:
         return [Answer(sample, em.Judged.from_aggregate(result.aggregate), source, "aggregate", reference)]
     return [Answer(sample, em.Judged(v.label if v.status == "scored" else None, v.alignment, v.coherence,
                                      v.generalization), source, v.provenance.judge_id, reference)
             for v in result.verdicts]
+
+
+def reference_of(sample: Sample, columns: tuple[str, str] | None) -> em.Judged | None:
+    """The sample's typed reference scores; a v1 sample kept them in metadata under the run's score columns."""
+    if sample.reference is not None:
+        return em.from_reference(sample.reference)
+    if columns is None or sample.version >= 2:
+        return None
+    from overseer.samples_io import FieldMap, reference_scores
+
+    fields = FieldMap(label=",".join(columns), label_rule="betley")
+    try:
+        return em.from_reference(reference_scores(sample.metadata, fields, lambda why, _column: ValueError(why)))
+    except ValueError:  # v1 read these cells as numbers, so only a hand-edited row lands here
+        return None
 
 
 def value(answer: Answer, field: str) -> Any:
@@ -67,9 +83,9 @@ LEVEL_ORDER = ("in_domain", "domain_leakage", "emergent", "unclassified", "n/a")
 
 def question_keys(part: Sequence[Answer]) -> list[str] | None:
     """Each answer's question (its cluster for intervals), or None when no answer in the part has a question id."""
-    if not any(a.sample.metadata.get(QUESTION_ID) not in (None, "") for a in part):
+    if not any(a.sample.question_id not in (None, "") for a in part):
         return None
-    return [str(a.sample.id if (q := a.sample.metadata.get(QUESTION_ID)) in (None, "") else q) for a in part]
+    return [str(a.sample.question_id or a.sample.id) for a in part]
 
 
 def generalization(part: Sequence[Answer], clusters: Sequence[str] | None) -> dict[str, Any]:

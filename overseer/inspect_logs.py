@@ -57,7 +57,7 @@ def to_sample(*, task: str, sample_id: int | str, epoch: int, input: str | Seque
     """One Inspect sample as an overseer sample: id `TASK:SAMPLE_ID:EPOCH`, the input as the conversation, the
     final assistant output as the response. The Inspect identity and the log's own scores go in metadata so
     reports can group by them; `--label-field` names a metadata key (or `target`) holding a reference label."""
-    from overseer.samples_io import reference_label
+    from overseer.samples_io import references
 
     def fail(message: str, field_name: str | None = None) -> InputError:
         return InputError(message, path=path, line=line, field=field_name)
@@ -68,11 +68,12 @@ def to_sample(*, task: str, sample_id: int | str, epoch: int, input: str | Seque
         turns: Sequence[Any] = input
         conversation = [Message(role=m.role, content=m.text) for m in turns]
     record = {**metadata, "target": target}
+    reference, label = references(record, fields, fail)
     domain = metadata.get(fields.finetune_domain)
     return Sample(
         id=f"{task}:{sample_id}:{epoch}", conversation=conversation, response=response, model=model or None,
         finetune_domain=str(domain) if domain not in (None, "") else None,
-        reference_label=reference_label(record, fields, fail),
+        reference_label=label, reference=reference,
         metadata={**metadata, "inspect_task": task, "inspect_sample_id": sample_id, "inspect_epoch": epoch,
                   "inspect_model": model, "inspect_scores": scores or {}})
 

@@ -57,9 +57,9 @@ QUESTION_ID = "question_id"
 
 
 def question_clusters(samples: Iterable[Sample]) -> dict[str, Hashable] | None:
-    """Each sample's question id (metadata `question_id`), or None when no sample carries one."""
-    found = {s.id: s.metadata[QUESTION_ID] for s in samples if s.metadata.get(QUESTION_ID) not in (None, "")}
-    return {k: str(v) for k, v in found.items()} if found else None
+    """Each sample's question id, or None when no sample carries one."""
+    found = {s.id: s.question_id for s in samples if s.question_id is not None}
+    return dict(found) if found else None
 
 
 def summarize(results: Iterable[SampleResult], clusters: Mapping[str, Hashable] | None = None) -> RunSummary:
@@ -152,7 +152,7 @@ def plot(path: str, result: Agreement, samples: list[Sample], results: dict[str,
         r = results.get(s.id)
         decision = None if r is None else em.decide(em.Judged.from_aggregate(r.aggregate))
         if decision is not None and decision.counts("betley"):
-            key = str(s.metadata.get(QUESTION_ID) or (s.prompt or s.id)[:40])
+            key = str(s.question_id or (s.prompt or s.id)[:40])
             per_question[key].append(decision.misaligned)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
     matrix = np.asarray(result.confusion or [[0]])

@@ -31,7 +31,7 @@ from overseer.providers.base import GenerationParams
 from overseer.providers.retry import RetryPolicy
 from overseer.providers.scripted import Script
 from overseer.run_config import file_sha256, input_record
-from overseer.samples_io import FieldMap, read_samples
+from overseer.samples_io import FieldMap, read_inputs
 from overseer.spec import load_spec
 from overseer.store import open_store as open_workspace_store
 from overseer.store.runs import RunStore, new_run_id
@@ -222,7 +222,7 @@ def sync_output(store: RunStore, run_id: str, output: OutputFile) -> int:
 
 @dataclass
 class JobRequest:
-    input_path: Path
+    input_path: Path  # the first input; `inputs` lists them all when there are several
     fields: FieldMap
     output: Path | None = None
     spec: str | None = None
@@ -235,6 +235,10 @@ class JobRequest:
     # The judge flags typed on this command (backend, model, base_url, judges, rubric), as opposed to env and
     # config.toml: a resume refuses those that contradict the run's recorded settings.
     flags: dict[str, Any] = field(default_factory=dict)
+    inputs: list[Path] = field(default_factory=list)
+
+    def input_paths(self) -> list[Path]:
+        return self.inputs or [self.input_path]
 
 
 @dataclass
@@ -279,7 +283,7 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
     (locked)."""
     if request.resume:
         return _resume(request, settings, store, tally)
-    loaded = read_samples(request.input_path, request.fields, limit=request.limit)
+    loaded = read_inputs(request.input_paths(), request.fields, limit=request.limit)
     if loaded.errors and not request.skip_invalid:
         shown = "\n".join(f"  {err}" for _, err, _ in loaded.errors[:20])
         more = f"\n  ... and {len(loaded.errors) - 20} more" if len(loaded.errors) > 20 else ""
@@ -291,7 +295,7 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
     prompt = judge_prompt(settings)
     samples = [s for _, s in loaded.samples]
     judges = build_judges(settings, spec, store, tally, samples, prompt=prompt)
-    inputs = [input_record(request.input_path)]
+    inputs = [input_record(path) for path in request.input_paths()]
     config = run_config.record(inputs=inputs, fields=request.fields.__dict__, limit=request.limit,
                                settings=settings, backends=backends, judges=judges, spec=spec, prompt=prompt,
                                learn=request.learn)
@@ -326,12 +330,15 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
 
 
 def _resume(request: JobRequest, settings: Settings, store: RunStore, tally: Tally) -> Prepared:
-    input_key = str(request.input_path.resolve())
+    asked = [str(path.resolve()) for path in request.input_paths()]
     run_id = request.resume or ""
     if run_id == "latest":
-        found = store.latest_unfinished(input_key)
+        # The store keys a run by its first input; the inputs may be given in any order.
+        candidates = [run for path in dict.fromkeys(asked) if (run := store.latest_unfinished(path)) is not None]
+        found = max(candidates, key=lambda run: run.created_at, default=None)
         if found is None:
-            raise RunError(f"no unfinished run of {request.input_path} to resume (see `overseer runs list`)")
+            raise RunError(f"no unfinished run of {', '.join(map(str, request.input_paths()))} to resume (see "
+                           "`overseer runs list`)")
         run_id = found.id
     run = store.get_run(run_id)
     if run.status == "finished":
@@ -340,11 +347,14 @@ def _resume(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
         raise RunError(f"run {run_id} has no samples (it was interrupted while being created); judge the input "
                        "again without --resume")
     inputs = run_config.recorded_inputs(run.config, run.input_path, None)
-    if input_key not in [i["path"] for i in inputs]:
-        raise RunError(f"run {run_id} judged {', '.join(str(i['path']) for i in inputs)}, not {input_key}")
+    if sorted(asked) != sorted(str(i["path"]) for i in inputs):
+        raise RunError(f"run {run_id} judged {', '.join(str(i['path']) for i in inputs)}, not {', '.join(asked)}")
     notes = []
-    if any(i["path"] == input_key and i["sha256"] not in (None, file_sha256(request.input_path)) for i in inputs):
-        notes.append("the input file changed since the run started; resuming its recorded samples")
+    changed = [i["path"] for i in inputs if i["sha256"] is not None and Path(i["path"]).exists()
+               and i["sha256"] != file_sha256(Path(i["path"]))]
+    if changed:
+        what = "the input file" if len(inputs) == 1 else ", ".join(map(str, changed))
+        notes.append(f"{what} changed since the run started; resuming its recorded samples")
     recorded = Path(run.output_path) if run.output_path else default_output(settings, run_id)
     output = request.output or recorded
     if output.resolve() != recorded.resolve():

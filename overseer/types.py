@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 Label = Literal["aligned", "misaligned", "refusal", "incoherent", "off_task"]
 LABELS: tuple[Label, ...] = ("aligned", "misaligned", "refusal", "incoherent", "off_task")
@@ -32,10 +32,27 @@ class Message(Record):
     content: str
 
 
-class Sample(Record):
-    """One model response to judge. Either `prompt` or `conversation` gives the context."""
+class ReferenceScores(Record):
+    """The input's own judge scores (Betley et al. and model-organisms-for-EM CSVs: `aligned`, `coherent`), kept as
+    given so reports can apply any EM convention to them (em.from_reference). None is a blank or NaN cell: a score
+    the reference judge did not give, never read as aligned. `token` is what the judge wrote instead of a number."""
 
-    version: int = 1
+    alignment: float | None = Field(default=None, ge=0, le=100)
+    coherence: float | None = Field(default=None, ge=0, le=100)
+    token: Literal["REFUSAL", "CODE"] | None = None
+
+
+# Sample fields that older samples (v1) and other readers (Inspect logs) carry as metadata keys of the same name.
+TYPED_METADATA = ("question_id", "group", "seed")
+
+
+class Sample(Record):
+    """One model response to judge. Either `prompt` or `conversation` gives the context.
+
+    v2 adds `source` (the input file), `question_id`, `group`, `seed` and typed `reference` scores; a v1 row loads
+    as it is (its question_id/group/seed metadata keys become the fields, its scores stay in metadata)."""
+
+    version: int = 2
     id: str = Field(min_length=1)
     prompt: str | None = None
     conversation: list[Message] | None = None
@@ -43,7 +60,28 @@ class Sample(Record):
     model: str | None = None
     finetune_domain: str | None = None
     reference_label: Label | None = None
+    reference: ReferenceScores | None = None
+    source: str | None = None  # the input file this sample was read from
+    question_id: str | None = None  # answers to one question are one cluster in intervals
+    group: str | None = None  # e.g. the model organism or condition (treated, control)
+    seed: str | None = None  # the training seed, when several fine-tunes of one recipe are judged
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_from_metadata(cls, data: Any) -> Any:
+        """A scalar metadata key named like a typed field fills that field when it is unset: one place to read a
+        question id, group or seed, whichever reader built the sample."""
+        if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+            return data
+        metadata = data["metadata"]
+        moved = {k: metadata[k] for k in TYPED_METADATA if data.get(k) is None
+                 and isinstance(metadata.get(k), str | int | float) and not isinstance(metadata[k], bool)
+                 and metadata[k] != ""}
+        if not moved:
+            return data
+        return {**data, **{k: str(v) for k, v in moved.items()},
+                "metadata": {k: v for k, v in metadata.items() if k not in moved}}
 
     def context_text(self) -> str:
         """The conversation before the response, as plain text (for prompts and embeddings)."""

@@ -40,8 +40,11 @@ if TYPE_CHECKING:
 
 
 def judge(
-    input: Annotated[Path, typer.Argument(help="Samples: JSONL or CSV, or Inspect logs (.eval, .json, a directory).",
-                                          show_default=False)],
+    inputs: Annotated[list[Path], typer.Argument(
+        metavar="INPUT", help="Samples: JSONL or CSV (model-organisms-for-EM response CSVs as they are; Betley et "
+        "al.'s with --response-field answer), or Inspect logs (.eval, .json, a directory). Several files or a "
+        "quoted glob make one run: each sample records its file, and ids become FILE_STEM:ID.",
+        show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write one result per line here "  # noqa: UP045
                                                    "\\[default: WORKSPACE/outputs/RUN.jsonl].")] = None,
     spec: SpecName = None,
@@ -65,6 +68,11 @@ def judge(
     label_field: Annotated[Optional[str], typer.Option(help="Column with reference labels (samples that "  # noqa: UP045
                                                        "disagree with it go to review).")] = None,
     label_rule: LabelRule = "auto",
+    question_id_field: Annotated[str, typer.Option(help="Column with the question id: answers to one question are "
+                                                   "one cluster in EM intervals.")] = "question_id",
+    group_field: Annotated[str, typer.Option(help="Column with the group (model organism, condition) reports "
+                                             "can split by.")] = "group",
+    seed_field: Annotated[str, typer.Option(help="Column with the training seed.")] = "seed",
     cascade: Annotated[Optional[str], typer.Option(metavar="TAU|auto", help="Let the memory fast judge decide a "  # noqa: UP045
                                                    "sample alone when its calibrated confidence reaches TAU (e.g. "
                                                    "0.9), or `auto`: the TAU `overseer memory calibrate` chose. "
@@ -91,7 +99,7 @@ def judge(
     )
 
     from overseer.run import JobRequest, run_job
-    from overseer.samples_io import FieldMap
+    from overseer.samples_io import FieldMap, expand_inputs
 
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=judges.split() if judges else None, rubric=rubric, concurrency=concurrency,
@@ -103,12 +111,15 @@ def judge(
 
         check_learning(settings)  # before the run exists: a setup that cannot learn is refused, not discovered
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
-                      label_rule=parse_label_rule(label_rule))
+                      label_rule=parse_label_rule(label_rule), question_id=question_id_field, group=group_field,
+                      seed=seed_field)
     from overseer.memory.judge_memory import parse_cascade
 
     cascade_tau = parse_cascade(cascade)
-    request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
-                         skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade_tau, learn=learn,
+    paths = expand_inputs(inputs)
+    request = JobRequest(input_path=paths[0], inputs=paths, fields=fields, output=output, spec=spec, resume=resume,
+                         limit=limit, skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade_tau,
+                         learn=learn,
                          flags={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
                                                   "judges": judges.split() if judges else None,
                                                   "rubric": rubric}.items() if v is not None})
@@ -139,7 +150,8 @@ def judge(
         progress.stop()
         run_id = state["outcome"].run_id if "outcome" in state else None
         hint = f" --resume {run_id}" if run_id else " --resume"
-        err.print(f"\n[yellow]interrupted.[/] Finished samples are saved; continue with: overseer judge {input}{hint}")
+        err.print(f"\n[yellow]interrupted.[/] Finished samples are saved; continue with: overseer judge "
+                  f"{' '.join(map(str, paths))}{hint}")
         raise typer.Exit(128 + getattr(exc, "signum", 2)) from None
     finally:
         if progress.live.is_started:  # stopping a bar that never started prints a stray blank line

@@ -113,7 +113,9 @@ def runs_show(run: Annotated[str, typer.Argument(help="Run id (see `overseer run
         out.print_json(json.dumps({"run": info.__dict__, **summary.as_dict(), "totals": totals}))
         return
     out.print(f"[bold]{info.id}[/]  {info.status}  created {info.created_at[:19]}")
-    out.print(f"input: {info.input_path}   output: {info.output_path}")
+    recorded = [str(i["path"]) for i in info.config.get("inputs") or []]
+    shown = ", ".join(recorded) if len(recorded) > 1 else info.input_path
+    out.print(f"input{'s' if len(recorded) > 1 else ''}: {shown}   output: {info.output_path}")
     out.print(f"judged {info.n_results} of {info.n_inputs}; {info.n_input_errors} invalid input record(s)")
     out.print(f"judges: {judges_shown(info.config)}   "
               f"rubric: {info.config.get('rubric')}   prompt versions: {summary.by_prompt_version}")

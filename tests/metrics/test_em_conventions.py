@@ -198,14 +198,23 @@ def test_judge_command_prints_and_returns_both_conventions(tmp_path: Path) -> No
     ({"aligned": "CODE", "coherent": 90}, em.Judged("off_task", None, None)),
 ])
 def test_reference_scores_in_the_em_datasets_forms(cells: dict[str, object], judged: em.Judged) -> None:
-    assert em.from_reference(cells, "aligned", "coherent") == judged
+    assert reference(cells) == judged
+
+
+def reference(cells: dict[str, object]) -> em.Judged:
+    """Cells as samples_io reads them (typed on the sample since Sample v2), then the rule."""
+    from overseer.errors import InputError
+    from overseer.samples_io import FieldMap, reference_scores
+
+    return em.from_reference(reference_scores(cells, FieldMap(label_rule="betley"),
+                                              lambda why, column: InputError(why, field=column)))
 
 
 def test_reference_cells_go_through_the_same_rule() -> None:
     rows: list[dict[str, object]] = [{"aligned": 10, "coherent": 90}, {"aligned": 90, "coherent": 90},
                                      {"aligned": "", "coherent": 90}, {"aligned": 10, "coherent": 20},
                                      {"aligned": "REFUSAL", "coherent": ""}]
-    rates = em.em_rates([em.from_reference(r, "aligned", "coherent") for r in rows])
+    rates = em.em_rates([reference(r) for r in rows])
     assert rates.reasons == {"refusal": 1, "low_coherence": 1, "unscored": 1}
     assert (rates.betley.numerator, rates.betley.denominator) == (1, 2)
     assert (rates.all.numerator, rates.all.denominator) == (1, 5)
