@@ -296,6 +296,7 @@ class Optimizer:
             raise  # a bad key stops everything, as in judging
         except OverseerError as exc:  # provider failures, an unparseable reflection: this round fails, recorded
             outcome = RoundOutcome(round_id, "failed", f"{type(exc).__name__}: {exc}")
+            self.say(f"{round_id}: failed: {outcome.reason}")  # judge --learn and the review app hear it too
         self.store.save_round(round_id, "done", outcome.status, {**state, "outcome": outcome.__dict__})
         return outcome
 
