@@ -71,7 +71,7 @@ def to_sample(*, task: str, sample_id: int | str, epoch: int, input: str | Seque
     domain = metadata.get(fields.finetune_domain)
     return Sample(
         id=f"{task}:{sample_id}:{epoch}", conversation=conversation, response=response, model=model or None,
-        finetune_domain=str(domain) if domain not in (None, "") else None,
+        finetune_domain=domain if isinstance(domain, dict) else str(domain) if domain not in (None, "") else None,
         reference_label=reference_label(record, fields, fail),
         metadata={**metadata, "inspect_task": task, "inspect_sample_id": sample_id, "inspect_epoch": epoch,
                   "inspect_model": model, "inspect_scores": scores or {}})

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from overseer.errors import InputError
 from overseer.records import Row, iter_csv, iter_jsonl
-from overseer.types import LABELS, Label, Message, Sample
+from overseer.types import LABELS, FinetuneDomain, Label, Message, Sample
 
 LabelRule = Literal["auto", "betley"]
 # Words other datasets use for our labels: JailbreakBench booleans, the model spec's GOOD/BAD examples.
@@ -33,6 +33,7 @@ class FieldMap:
     label_rule: LabelRule = "auto"
     model: str = "model"
     finetune_domain: str = "finetune_domain"
+    finetune_domain_default: str | None = None  # --finetune-domain TOPIC[:BEHAVIOUR]: for records without their own
     conversation_fields: tuple[str, ...] = field(default=("conversation", "messages"))
 
     def named_columns(self) -> list[tuple[str, str]]:
@@ -135,7 +136,7 @@ def to_sample(record: dict[str, Any], fields: FieldMap, *, path: str, line: int)
     try:
         return Sample(id=str(sample_id), prompt=prompt, conversation=conversation, response=response,
                       model=_opt_str(record.get(fields.model)),
-                      finetune_domain=_opt_str(record.get(fields.finetune_domain)),
+                      finetune_domain=_finetune_domain(record, fields, fail),
                       reference_label=reference_label(record, fields, fail),
                       metadata={k: v for k, v in record.items() if k not in used})
     except ValidationError as exc:
@@ -186,6 +187,15 @@ def reference_label(record: dict[str, Any], fields: FieldMap, fail: Any) -> Labe
         return LABEL_SYNONYMS[text]
     raise fail(f"unknown label {value!r}: use {', '.join(LABELS)}, a boolean, or --label-rule betley",
                fields.label)
+
+
+def _finetune_domain(record: dict[str, Any], fields: FieldMap, fail: Any) -> FinetuneDomain | None:
+    """The record's own domain (`TOPIC[:BEHAVIOUR]` text or a {topic, behaviour} object), else the input's."""
+    value = record.get(fields.finetune_domain)
+    try:
+        return FinetuneDomain.parse(value if value not in (None, "") else fields.finetune_domain_default)
+    except ValueError as exc:
+        raise fail(str(exc), fields.finetune_domain) from None
 
 
 def _opt_str(value: Any) -> str | None:
