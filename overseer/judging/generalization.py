@@ -62,6 +62,7 @@ LEVELS: dict[tuple[bool, bool], Generalization] = {
     (False, True): "emergent",
     (False, False): "emergent",
 }
+SCHEMA_TITLE = "GeneralizationScores"  # as JudgeOutput's schema is titled: names the reply the schema asks for
 QUESTION_DOMAIN_KEY = "question_domain"  # a metadata field naming the question's own domain, when the input has one
 MAX_TOKENS = 80  # a few integers: the embedded model's whole budget is ~100 generated tokens a sample (issue 15.1)
 WORD = re.compile(r"[a-z0-9]+")
@@ -142,7 +143,8 @@ class Ask:
             props["question"] = score
         if self.domain.behaviour:
             props["behaviour"] = score
-        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+        return {"title": SCHEMA_TITLE, "type": "object", "properties": props, "required": list(props),
+                "additionalProperties": False}
 
     def render_topics(self) -> str:
         return "\n".join(f"- `{t.name}`: {t.description}" for t in self.topics)
@@ -252,7 +254,7 @@ async def generalize(judge: Judge, sample: Sample, shown: Sample, verdict: Verdi
                                            "usage": hit.provenance.usage, "cost_usd": hit.provenance.cost_usd,
                                            "attempts": hit.provenance.attempts})
         return _with(verdict, _decided(record, ask, hit.raw_text))
-    context = CallContext(sample_id=sample.id, response=sample.response, task="generalization")
+    context = CallContext(sample_id=sample.id, response=sample.response)
     started = time.monotonic()
     try:
         reply, attempts = await with_retries(

@@ -38,7 +38,6 @@ class CallContext:
     sample_id: str = ""
     response: str = ""
     clause_ids: tuple[str, ...] = ()
-    task: str = "judge"  # which call of a verdict this is: "judge" (pass 1) or "generalization" (pass 2)
 
 
 @runtime_checkable
