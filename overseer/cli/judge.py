@@ -63,6 +63,13 @@ def judge(
     label_field: Annotated[Optional[str], typer.Option(help="Column with reference labels (samples that "  # noqa: UP045
                                                        "disagree with it go to review).")] = None,
     label_rule: LabelRule = "auto",
+    finetune_domain: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="What the judged model was fine-tuned on, for every sample without its own: TOPIC[:BEHAVIOUR], "
+             "e.g. 'finance:risky financial advice'. Decides in_domain / domain_leakage / emergent for misaligned "
+             "answers (without it they are unclassified).")] = None,
+    finetune_domain_field: Annotated[str, typer.Option(
+        help="Column with each sample's fine-tuning domain: TOPIC[:BEHAVIOUR] or a JSON object with topic and "
+             "behaviour.")] = "finetune_domain",
     cascade: Annotated[Optional[float], typer.Option(help="Let the memory fast judge decide a sample alone when "  # noqa: UP045
                                                      "its confidence reaches TAU (e.g. 0.9; see `overseer memory "
                                                      "calibrate`). Those samples cost no LLM call.")] = None,
@@ -94,7 +101,8 @@ def judge(
                              cache=False if no_cache else None, learn_every=learn_every,
                              reflection_backend=reflection_backend, max_clauses=max_clauses)
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
-                      label_rule=parse_label_rule(label_rule))
+                      label_rule=parse_label_rule(label_rule), finetune_domain=finetune_domain_field,
+                      finetune_domain_default=_domain_flag(finetune_domain))
     if cascade is not None and not 0.5 <= cascade <= 1.0:
         raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
@@ -137,6 +145,17 @@ def judge(
     _print_summary(outcome, settings, as_json)
 
 
+
+
+def _domain_flag(value: str | None) -> str | None:
+    """--finetune-domain checked before any file is read; kept as text (it is part of the run's recorded config)."""
+    from overseer.types import FinetuneDomain
+
+    try:
+        domain = FinetuneDomain.parse(value)
+    except ValueError as exc:
+        raise OverseerError(f"--finetune-domain: {exc}") from None
+    return None if domain is None else str(domain)
 
 
 def _stats(t: Tally) -> str:
