@@ -69,8 +69,8 @@ class FinetuneDomain(Record):
             if unknown or not isinstance(value.get("topic"), str) or not value["topic"].strip():
                 raise ValueError("a fine-tuning domain object needs a text `topic` and optionally `behaviour`"
                                  + (f" (unknown keys: {', '.join(sorted(map(str, unknown)))})" if unknown else ""))
-            behaviour = value.get("behaviour")
-            return cls(topic=value["topic"].strip(), behaviour=str(behaviour).strip() or None if behaviour else None)
+            trained = value.get("behaviour")
+            return cls(topic=value["topic"].strip(), behaviour=(str(trained).strip() or None) if trained else None)
         raise ValueError(f"a fine-tuning domain is TOPIC[:BEHAVIOUR] text or a JSON object, not "
                          f"{type(value).__name__}")
 
