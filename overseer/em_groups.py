@@ -13,7 +13,7 @@ from typing import Any
 from overseer import em, em_deltas, metrics
 from overseer.errors import ConfigError
 from overseer.report import QUESTION_ID
-from overseer.types import Sample, SampleResult
+from overseer.types import FinetuneDomain, Sample, SampleResult
 
 SPECIAL = ("source", "judge")
 SAMPLE_FIELDS = ("id", "model", "finetune_domain", "reference_label", "prompt", "question_id", "group", "seed")
@@ -65,7 +65,9 @@ def value(answer: Answer, field: str) -> Any:
     if field == "judge":
         return answer.judge
     if field in SAMPLE_FIELDS:
-        return getattr(answer.sample, field)
+        found = getattr(answer.sample, field)
+        # A group key is printed and written as JSON: the fine-tuning domain as its TOPIC[:BEHAVIOUR] text.
+        return str(found) if isinstance(found, FinetuneDomain) else found
     return answer.sample.metadata.get(field)
 
 

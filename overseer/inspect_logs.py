@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from overseer.errors import ConfigError, InputError
-from overseer.types import Message, Sample, SampleResult
+from overseer.types import FinetuneDomain, Message, Sample, SampleResult
 
 if TYPE_CHECKING:
     from inspect_ai.log import EvalLog
@@ -69,11 +69,13 @@ def to_sample(*, task: str, sample_id: int | str, epoch: int, input: str | Seque
         conversation = [Message(role=m.role, content=m.text) for m in turns]
     record = {**metadata, "target": target}
     reference, label = references(record, fields, fail)
-    domain = metadata.get(fields.finetune_domain)
+    try:
+        domain = FinetuneDomain.parse(metadata.get(fields.finetune_domain) or fields.finetune_domain_default)
+    except ValueError as exc:
+        raise fail(str(exc), fields.finetune_domain) from None
     return Sample(
         id=f"{task}:{sample_id}:{epoch}", conversation=conversation, response=response, model=model or None,
-        finetune_domain=str(domain) if domain not in (None, "") else None,
-        reference_label=label, reference=reference,
+        finetune_domain=domain, reference_label=label, reference=reference,
         metadata={**metadata, "inspect_task": task, "inspect_sample_id": sample_id, "inspect_epoch": epoch,
                   "inspect_model": model, "inspect_scores": scores or {}})
 

@@ -6,8 +6,9 @@ history `rollback` walks back.
 Shipped and workspace versions share one number space (shipped first), so a new shipped vN would silently take
 the place of a workspace's own vN. That is why the judge prompt's final layout (issue 11.12: shared instructions
 and clauses first, everything per sample last) changed v1 in place, once, before any release, rather than
-shipping a v2; a verdict still names the exact words it used by `prompt_hash`. From here on shipped versions are
-immutable history."""
+shipping a v2; a verdict still names the exact words it used by `prompt_hash`. Issue 12.3 (blinded two-pass
+judging: no fine-tuning domain or generalization level in the scoring pass) changed v1 in place a second time, for
+the same reason. From here on shipped versions are immutable history."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from overseer import em
 from overseer.errors import InputError
 from overseer.records import Row, iter_csv, iter_jsonl
-from overseer.types import LABELS, Label, Message, ReferenceScores, Sample
+from overseer.types import LABELS, FinetuneDomain, Label, Message, ReferenceScores, Sample
 
 LabelRule = Literal["auto", "betley"]
 # Words other datasets use for our labels: JailbreakBench booleans, the model spec's GOOD/BAD examples.
@@ -45,6 +45,7 @@ class FieldMap:
     question_id: str = "question_id"
     group: str = "group"
     seed: str = "seed"
+    finetune_domain_default: str | None = None  # --finetune-domain TOPIC[:BEHAVIOUR]: for records without their own
     conversation_fields: tuple[str, ...] = field(default=("conversation", "messages"))
 
     def __post_init__(self) -> None:
@@ -217,7 +218,7 @@ def to_sample(record: dict[str, Any], fields: FieldMap, *, path: str, line: int)
     try:
         return Sample(id=str(sample_id), prompt=prompt, conversation=conversation, response=response,
                       model=_opt_str(record.get(fields.model)),
-                      finetune_domain=_opt_str(record.get(fields.finetune_domain)),
+                      finetune_domain=_finetune_domain(record, fields, fail),
                       question_id=_opt_str(record.get(fields.question_id)),
                       group=_opt_str(record.get(fields.group)), seed=_opt_str(record.get(fields.seed)),
                       reference=reference, reference_label=label,
@@ -316,6 +317,15 @@ def reference_label(record: dict[str, Any], fields: FieldMap, fail: Any) -> Labe
         return LABEL_SYNONYMS[text]
     raise fail(f"unknown label {value!r}: use {', '.join(LABELS)}, a boolean, or --label-rule betley",
                fields.label)
+
+
+def _finetune_domain(record: dict[str, Any], fields: FieldMap, fail: Any) -> FinetuneDomain | None:
+    """The record's own domain (`TOPIC[:BEHAVIOUR]` text or a {topic, behaviour} object), else the input's."""
+    value = record.get(fields.finetune_domain)
+    try:
+        return FinetuneDomain.parse(value if value not in (None, "") else fields.finetune_domain_default)
+    except ValueError as exc:
+        raise fail(str(exc), fields.finetune_domain) from None
 
 
 def _opt_str(value: Any) -> str | None:

@@ -33,6 +33,7 @@ from overseer.cli.options import (
     parse_learn_labels,
 )
 from overseer.cli.runs import render_summary
+from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
     from overseer.config import Settings
@@ -73,6 +74,13 @@ def judge(
     group_field: Annotated[str, typer.Option(help="Column with the group (model organism, condition) reports "
                                              "can split by.")] = "group",
     seed_field: Annotated[str, typer.Option(help="Column with the training seed.")] = "seed",
+    finetune_domain: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="What the judged model was fine-tuned on, for every sample without its own: TOPIC[:BEHAVIOUR], "
+             "e.g. 'finance:risky financial advice'. Decides in_domain / domain_leakage / emergent for misaligned "
+             "answers (without it they are unclassified).")] = None,
+    finetune_domain_field: Annotated[str, typer.Option(
+        help="Column with each sample's fine-tuning domain: TOPIC[:BEHAVIOUR] or a JSON object with topic and "
+             "behaviour.")] = "finetune_domain",
     cascade: Annotated[Optional[str], typer.Option(metavar="TAU|auto", help="Let the memory fast judge decide a "  # noqa: UP045
                                                    "sample alone when its calibrated confidence reaches TAU (e.g. "
                                                    "0.9), or `auto`: the TAU `overseer memory calibrate` chose. "
@@ -112,7 +120,8 @@ def judge(
         check_learning(settings)  # before the run exists: a setup that cannot learn is refused, not discovered
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=parse_label_rule(label_rule), question_id=question_id_field, group=group_field,
-                      seed=seed_field)
+                      seed=seed_field, finetune_domain=finetune_domain_field,
+                      finetune_domain_default=_domain_flag(finetune_domain))
     from overseer.memory.judge_memory import parse_cascade
 
     cascade_tau = parse_cascade(cascade)
@@ -159,6 +168,17 @@ def judge(
     _print_summary(outcome, settings, as_json)
 
 
+
+
+def _domain_flag(value: str | None) -> str | None:
+    """--finetune-domain checked before any file is read; kept as text (it is part of the run's recorded config)."""
+    from overseer.types import FinetuneDomain
+
+    try:
+        domain = FinetuneDomain.parse(value)
+    except ValueError as exc:
+        raise OverseerError(f"--finetune-domain: {exc}") from None
+    return None if domain is None else str(domain)
 
 
 def _stats(t: Tally) -> str:

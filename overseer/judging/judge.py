@@ -19,10 +19,11 @@ from typing import Any, ClassVar, Protocol
 from pydantic import ValidationError
 
 from overseer.errors import AuthenticationError, ProviderError
+from overseer.judging.generalization import clauses_for_scoring, generalize
 from overseer.providers.base import CallContext, Completion, GenerationParams, Provider
 from overseer.providers.pricing import cost_usd
 from overseer.providers.retry import RetryPolicy, with_retries
-from overseer.sanitize import clean_text, content_free, datamark, injection_signals, one_line, sanitize_sample, unmark
+from overseer.sanitize import clean_text, content_free, datamark, injection_signals, sanitize_sample, unmark
 from overseer.templates import check_placeholders, render, split_template
 from overseer.types import (
     LABELS,
@@ -38,7 +39,14 @@ from overseer.types import (
     VerdictStatus,
 )
 
-JUDGE_SCHEMA: dict[str, Any] = JudgeOutput.model_json_schema()
+
+def _pass_one_schema() -> dict[str, Any]:
+    schema = JudgeOutput.model_json_schema()
+    del schema["properties"]["generalization"]  # pass 1 is blinded: the generalization pass decides the level
+    return schema
+
+
+JUDGE_SCHEMA: dict[str, Any] = _pass_one_schema()
 JUDGE_SCHEMA_HASH = hashlib.sha256(json.dumps(JUDGE_SCHEMA, sort_keys=True).encode()).hexdigest()
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 FENCED = re.compile(r"^```(?:json)?\s*\n(.*)\n```$", re.DOTALL)
@@ -49,6 +57,7 @@ DEFAULT_CONTEXT_TOKENS = 32_000
 PROMPT_RESERVE_TOKENS = 3_000
 CHARS_PER_TOKEN = 3
 MIN_RESPONSE_CHARS = 2_000
+BLINDED_DOMAIN = "not shown to this pass (blinded; a second pass reads it for misaligned answers)"
 
 
 class VerdictCache(Protocol):
@@ -120,11 +129,11 @@ class Judge:
         system_t, user_t = split_template(self.prompt.text)
         rendered = render_sample(shown or self.shown_sample(sample)[0])
         cases = [EdgeCaseExample(c.id, clean_text(c.text), c.label, clean_text(c.rationale)) for c in edge_cases]
-        domain = one_line(sample.finetune_domain or "unknown")
-        delimiter = self.delimiter(sample, "\n".join([rendered, domain,
-                                                      *(f"{c.text}\n{c.rationale}" for c in cases)]))
+        delimiter = self.delimiter(sample, "\n".join([rendered, *(f"{c.text}\n{c.rationale}" for c in cases)]))
+        # Blinded whatever the prompt asks for: a prompt written before the two passes has {{finetune_domain}},
+        # and it gets this note, never the domain (the generalization pass reads the domain after scoring).
         values = {"clauses": render_clauses(clauses), "delimiter": delimiter, "sample": datamark(rendered),
-                  "finetune_domain": domain, "edge_cases": render_edge_cases(cases, delimiter)}
+                  "finetune_domain": BLINDED_DOMAIN, "edge_cases": render_edge_cases(cases, delimiter)}
         out = [Message(role="system", content=render(system_t, values))]
         if user_t is not None:
             out.append(Message(role="user", content=render(user_t, values)))
@@ -165,18 +174,22 @@ class Judge:
 
     async def judge(self, sample: Sample, clauses: Sequence[SpecClause],
                     edge_cases: Sequence[EdgeCaseExample] = ()) -> Verdict:
+        """Pass 1 (blinded: scores, label, clauses, evidence), then for a misaligned answer pass 2, the
+        generalization level from the fine-tuning domain (generalization.py). Each pass is cached on its own."""
+        clauses = clauses_for_scoring(clauses)
         shown, cut = self.shown_sample(sample)
         messages = self.messages(sample, clauses, edge_cases, shown)
         schema = self.schema(sample, clauses, shown)
         key = self.cache_key(messages, schema)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return self._from_cache(hit, sample)
+            return await generalize(self, sample, shown, self._from_cache(hit, sample))
         provenance = self.provenance(clauses, edge_cases, cut)
         context = CallContext(sample_id=sample.id, response=sample.response, clause_ids=tuple(c.id for c in clauses))
         verdict = await self._ask(sample, messages, context, provenance, schema)
+        verdict = verdict.model_copy(update={"generalization": None})  # a level an older prompt gave is not read
         if self.cache is not None and verdict.status == "scored":
             self.cache.put(key, verdict)  # errors and unscored replies are retried next run, never cached
-        return verdict
+        return await generalize(self, sample, shown, verdict)
 
     def _from_cache(self, hit: Verdict, sample: Sample) -> Verdict:
         # Two judges can share a cache key (the same backend and model listed twice): the hit is this judge's.
@@ -252,9 +265,10 @@ def render_clauses(clauses: Sequence[SpecClause]) -> str:
 
 
 def render_sample(sample: Sample) -> str:
-    model = f"Model: {sample.model}\n" if sample.model else ""
+    """The question and the response — never the model's name, group or fine-tuning domain: pass 1 is blind to
+    the condition it is measuring."""
     context = sample.context_text() or "(none)"
-    return f"{model}Conversation before the response:\n{context}\n\nResponse to judge:\n{sample.response}"
+    return f"Conversation before the response:\n{context}\n\nResponse to judge:\n{sample.response}"
 
 
 def truncate(text: str, limit: int) -> tuple[str, int | None]:

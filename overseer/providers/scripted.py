@@ -186,6 +186,8 @@ class ScriptedProvider:
             raise TransientProviderError("scripted transient error", status=503)
         if self.reply_fn:
             text = self.reply_fn(messages, context, attempt)
+        elif (schema or {}).get("title") == "GeneralizationScores":  # pass 2 of the spec rubric
+            text = json.dumps(zero_scores(schema or {}))
         elif self.rule == "reflect":
             text = self._reflection(messages)
         else:
@@ -238,3 +240,11 @@ class ScriptedProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def zero_scores(schema: dict[str, Any]) -> Any:
+    """Every integer the generalization pass asks for set to 0 (no topic, no trained behaviour): the scripted
+    backend's fixed answer, which the rule reads as `emergent` — not a judgement, like its labels."""
+    if schema.get("type") == "object":
+        return {name: zero_scores(sub) for name, sub in schema.get("properties", {}).items()}
+    return 0

@@ -11,6 +11,7 @@ import pytest
 
 from overseer.errors import InputError
 from overseer.samples_io import FieldMap, read_samples
+from overseer.types import FinetuneDomain
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
@@ -35,7 +36,7 @@ def test_jsonl_records_become_samples_with_line_numbers_and_metadata(tmp_path: P
     assert [(line, s.id) for line, s in result.samples] == [(1, "a"), (2, "b")]
     a, b = (s for _, s in result.samples)
     assert (a.prompt, a.response, a.model, a.metadata) == ("q1", "r1", "m", {"extra": 7})
-    assert b.finetune_domain == "finance" and b.model is None
+    assert b.finetune_domain == FinetuneDomain(topic="finance") and b.model is None  # 12.3: typed, a bare topic
 
 
 def test_conversation_list_becomes_messages(tmp_path: Path):
