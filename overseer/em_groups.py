@@ -11,7 +11,7 @@ from typing import Any
 from overseer import em
 from overseer.errors import ConfigError
 from overseer.report import QUESTION_ID
-from overseer.types import Sample, SampleResult
+from overseer.types import FinetuneDomain, Sample, SampleResult
 
 SPECIAL = ("source", "judge")
 SAMPLE_FIELDS = ("id", "model", "finetune_domain", "reference_label", "prompt")
@@ -47,7 +47,8 @@ def value(answer: Answer, field: str) -> Any:
     if field == "judge":
         return answer.judge
     if field in SAMPLE_FIELDS:
-        return getattr(answer.sample, field)
+        found = getattr(answer.sample, field)
+        return str(found) if isinstance(found, FinetuneDomain) else found  # TOPIC[:BEHAVIOUR]: a JSON-able key
     return answer.sample.metadata.get(field)
 
 
