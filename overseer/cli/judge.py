@@ -99,6 +99,10 @@ def judge(
     from overseer.memory.judge_memory import parse_cascade
 
     cascade_tau = parse_cascade(cascade)
+    if cascade_tau == "auto":  # refused before a run is created, not after
+        from overseer.memory.calibration import auto_tau
+
+        auto_tau(settings.workspace / "memory")
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
                          skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade_tau, learn=learn,
                          flags={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
