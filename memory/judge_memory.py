@@ -1,5 +1,6 @@
 """What the judge graph asks of the memory: similar reviewed cases for the prompt, the fast judge's vote, and —
-with a cascade threshold — a verdict that spares the LLM call. One embedding per sample serves all three."""
+with a cascade threshold — a verdict that spares the LLM call. Each sample is embedded once for retrieval (its
+question and response, as the index is) and once, in one batched call, for the fast judge's features."""
 
 from __future__ import annotations
 

@@ -125,6 +125,10 @@ def judge(
     from overseer.memory.judge_memory import parse_cascade
 
     cascade_tau = parse_cascade(cascade)
+    if cascade_tau == "auto":  # refused before a run is created, not after
+        from overseer.memory.calibration import auto_tau
+
+        auto_tau(settings.workspace / "memory")
     paths = expand_inputs(inputs)
     request = JobRequest(input_path=paths[0], inputs=paths, fields=fields, output=output, spec=spec, resume=resume,
                          limit=limit, skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade_tau,

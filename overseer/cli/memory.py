@@ -127,10 +127,7 @@ def memory_search(
     if as_json:
         _print_json([{"score": round(score, 4), **case.model_dump(mode="json")} for case, score in hits])
         return
-    table = _case_table(["score"])
-    for case, score in hits:
-        table.add_row(f"{score:.3f}", *_case_row(case))
-    out.print(table)
+    out.print(_case_table(["score"], [(f"{score:.3f}", *_case_row(case)) for case, score in hits]))
 
 
 @memory_app.command("list")
@@ -148,10 +145,7 @@ def memory_list(
     if as_json:
         sys.stdout.writelines(c.model_dump_json() + "\n" for c in shown)
         return
-    table = _case_table([])
-    for case in shown:
-        table.add_row(*_case_row(case))
-    out.print(table)
+    out.print(_case_table([], [_case_row(case) for case in shown]))
     if len(shown) < len(cases):
         err.print(f"showing {len(shown)} of {len(cases)} (--limit 0 for all)")
 
@@ -325,10 +319,21 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def _case_table(leading: list[str]) -> Table:
+def _case_table(leading: list[str], rows: list[tuple[str | Text, ...]]) -> Table:
+    """Every column as wide as its longest cell, except that on a narrow terminal a long record id folds onto more
+    lines (shown whole, never cut); the text, cut with an ellipsis, takes what is left."""
+    headers = [*leading, "id", "record id", "label", "reviewed", "source"]
+    widths = [max([len(h), *(len(str(r[i])) for r in rows)]) for i, h in enumerate(headers)]
+    record = len(leading) + 1
+    borders = 3 * (len(headers) + 1) + 1
+    fixed = sum(widths) - widths[record] + borders
+    widths[record] = max(9, min(widths[record], out.width - fixed - 12))
     table = Table()
-    for column in (*leading, "id", "record id", "label", "reviewed", "source", "text"):
-        table.add_column(column, no_wrap=column in ("id", "record id"))
+    for i, (header, width) in enumerate(zip(headers, widths, strict=True)):
+        table.add_column(header, width=width, no_wrap=i != record, overflow="fold")
+    table.add_column("text", no_wrap=True, overflow="ellipsis", width=max(12, out.width - fixed - widths[record]))
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

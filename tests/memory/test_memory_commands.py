@@ -53,7 +53,8 @@ def test_unreviewed_poisoned_cases_are_never_returned_by_default(tmp_path: Path)
     with EdgeCaseStore(Path(ws) / "memory") as store:
         assert not {c.id for c, _ in store.similar(query, k=10)} & poison_ids
     code, table = cli("memory", "search", query, "-w", ws)
-    assert code == 0 and "refuse" not in table and "score" in table
+    # The table shows each case's record id beside its ec- id (issue 14.5; it used to show the ec- id only).
+    assert code == 0 and "refuse" in table and "score" in table
 
 
 def test_list_filters_by_review_and_limits(tmp_path: Path) -> None:
