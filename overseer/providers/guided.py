@@ -167,8 +167,10 @@ class GuidedDecoder:
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _eval(self) -> np.ndarray:
-        self.llm.eval(self.pending)
-        self.pending = []
+        """The logits after everything written so far (a decision that wrote nothing reuses the last ones)."""
+        if self.pending:
+            self.llm.eval(self.pending)
+            self.pending = []
         return np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
 
     def _pick(self, logits: np.ndarray, allowed: np.ndarray) -> int:
