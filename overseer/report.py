@@ -113,8 +113,9 @@ def explain(results: list[SampleResult], judged: list[em.Judged], rates: em.EmRa
                      f"Betley rule {rates.betley.denominator} of {n}, all responses {rates.all.denominator} of {n}.")
     unscored = sum(j.label is None for j in judged)
     if unscored:
+        run = results[0].run_id if results else "RUN"
         lines.append(f"{unscored} of {n} answers are unscored: no judge gave a reply that passed validation after "
-                     "one re-ask; the raw replies are kept (`overseer runs export RUN`).")
+                     f"one re-ask; the raw replies are kept (overseer runs export {run}).")
     local = {v.provenance.model for r in results for v in r.verdicts if v.provenance.backend == "local"}
     if local:
         lines.append(f"verdicts from the embedded model ({', '.join(sorted(local))}) show that the pipeline runs; "
