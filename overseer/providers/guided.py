@@ -82,9 +82,9 @@ class GuidedDecoder:
         self.stats.reused_tokens = common
         self.stats.evaluated_tokens = len(prompt) - common
         self.pending = prompt[common:]
+        # The reply's last tokens stay unevaluated: the next prompt (another sample, or this conversation with
+        # the reply re-tokenized whole) shares the system prompt with the cache, not the reply's exact tokens.
         self._value(schema, follow="")
-        if self.pending:  # leave the cache holding the whole reply, so the next call's prefix match is exact
-            self._eval()
         return "".join(self.out), self.stats
 
     # --- the schema walk -------------------------------------------------------------------------------------

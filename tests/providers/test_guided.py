@@ -121,7 +121,8 @@ def test_an_empty_rationale_is_not_allowed_unless_the_schema_says_so():
 def test_the_cache_holds_what_the_reply_says_after_a_cut():
     llm = FakeLlama(json.dumps({**VERDICT, "rationale": "It is bad. " * 40}))
     text, _ = decode(llm, judge_schema())
-    assert bytes(llm.input_ids[:llm.n_tokens].tolist()).decode() == "PROMPT:" + text
+    held = bytes(llm.input_ids[:llm.n_tokens].tolist()).decode()
+    assert ("PROMPT:" + text).startswith(held) and len(held) > len("PROMPT:") + text.index("rationale")
 
 
 def test_the_shared_prefix_of_consecutive_prompts_is_not_evaluated_again():
@@ -138,7 +139,9 @@ def test_the_shared_prefix_of_consecutive_prompts_is_not_evaluated_again():
     assert (a.reused_tokens, a.evaluated_tokens) == (0, len(first))
     common = len(shared + "USER: sample ")
     assert (b.reused_tokens, b.evaluated_tokens) == (common, len(second) - common)
-    assert llm.evaluated - before == b.evaluated_tokens + len(reply)  # the new prompt tail, then the reply once
+    # The new prompt's tail, then the reply once (the tail after its last choice stays pending: nothing reads it).
+    evaluated = llm.evaluated - before
+    assert b.evaluated_tokens + reply.index("manipulation_attempt") <= evaluated <= b.evaluated_tokens + len(reply)
 
 
 def test_an_identical_prompt_still_evaluates_one_token_for_fresh_logits():
