@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -149,6 +150,8 @@ async def main() -> None:
         if bare_llm is not None:
             reply_tokens = after.generated_tokens + after.scaffold_tokens - reply_tokens
             bare_call(bare_llm, judges["after"], sample, reply_tokens, figures["bare"])
+        print(f"{sample.id}: " + "  ".join(f"{m} {f.seconds:.1f}s" for m, f in figures.items() if f.samples),
+              file=sys.stderr, flush=True)  # cumulative, so a slow machine shows progress
     for mode in modes:
         print(figures[mode].line(mode))
     ratios = []
