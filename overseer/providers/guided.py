@@ -29,6 +29,11 @@ FREE_STRING_CHARS = 160  # a free string (the rationale) at most: two short sent
 # ...and at least, unless the schema says otherwise: greedy SmolLM2 closes a rationale at once when allowed to.
 MIN_FREE_STRING_CHARS = 20
 SENTENCE_ENDS = (". ", "! ", "? ")
+# Batches shorter than this (scaffold, option tails) run on the generation thread count. llama.cpp syncs its
+# threads at every op, and with the cores shared that wait dominates a few-token batch: on the shared 2-core
+# machine 20 batches of 8 tokens took 100.8 s with 2 batch threads and 5.8 s with one (a 300-token prompt
+# 33.1 s and 11.1 s); a long prompt keeps llama-cpp-python's batch threads, which pay off on idle cores.
+SMALL_BATCH = 32
 
 
 class Unsupported(ValueError):
@@ -61,6 +66,7 @@ class GuidedDecoder:
         bad = set(b'"\\') | set(range(0x20)) | {0x7F}
         self._plain = np.array([bool(b) and not (set(b) & bad) for b in self._bytes])
         self._closing = np.array([b.startswith(b'"') for b in self._bytes])
+        self._small = False  # whether the context is set to small-batch threads (see SMALL_BATCH)
 
     # --- the call --------------------------------------------------------------------------------------------
     def decode(self, prompt: list[int], schema: dict[str, Any], temperature: float, seed: int | None,
@@ -169,9 +175,18 @@ class GuidedDecoder:
     def _eval(self) -> np.ndarray:
         """The logits after everything written so far (a decision that wrote nothing reuses the last ones)."""
         if self.pending:
+            self._threads(len(self.pending) < SMALL_BATCH)
             self.llm.eval(self.pending)
             self.pending = []
         return np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
+
+    def _threads(self, small: bool) -> None:
+        if small != self._small and self.llm.n_threads != self.llm.n_threads_batch:
+            batch = self.llm.n_threads if small else self.llm.n_threads_batch
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, self.llm.n_threads, batch)
+            self._small = small
 
     def _pick(self, logits: np.ndarray, allowed: np.ndarray) -> int:
         """The allowed token the model prefers (greedy), or one sampled from the allowed tokens."""

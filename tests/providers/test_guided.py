@@ -38,6 +38,7 @@ class FakeLlama:
         self.wants, self.prompt = wants, ""
         self.input_ids = np.zeros(4096, dtype=np.intc)
         self.n_tokens = 0
+        self.n_threads = self.n_threads_batch = 1  # equal: the decoder never changes threads on the fake
         self.evaluated = 0
         self.logit_reads = 0
         self._model, self._ctx = FakeModel(), FakeContext(self)
