@@ -33,6 +33,7 @@ class RunSummary:
     by_prompt_version: dict[str, int] = field(default_factory=dict)
     scripted: int = 0  # verdicts from the scripted test backend: synthetic, and the summary says so
     notes: list[str] = field(default_factory=list)  # caveats every rendering of the summary prints
+    explanation: list[str] = field(default_factory=list)  # why the rates are what they are (explain())
 
     @property
     def betley(self) -> Rate:
@@ -50,7 +51,8 @@ class RunSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"n": self.n, "labels": self.label_counts, "scored": self.scored, **self.rates.as_dict(),
                 "clustered_by": self.clustered_by, "threshold_sweep": self.sweep, "review_queue": self.review_queue,
-                "by_prompt_version": self.by_prompt_version, "scripted_verdicts": self.scripted, "notes": self.notes}
+                "by_prompt_version": self.by_prompt_version, "scripted_verdicts": self.scripted, "notes": self.notes,
+                "explanation": self.explanation}
 
 
 QUESTION_ID = "question_id"
@@ -71,13 +73,73 @@ def summarize(results: Iterable[SampleResult], clusters: Mapping[str, Hashable] 
     versions = Counter(v.provenance.prompt_version for r in results for v in r.verdicts)
     judged = [em.Judged.from_aggregate(r.aggregate) for r in results]
     keys = None if clusters is None else [clusters.get(r.sample_id, r.sample_id) for r in results]
+    rates = em.em_rates(judged, keys)
     return RunSummary(
         n=len(results), label_counts={k: counts[k] for k in (*LABELS, "unscored") if counts[k]},
-        rates=em.em_rates(judged, keys), review_queue=sum(bool(r.aggregate.review_reasons) for r in results),
+        rates=rates, review_queue=sum(bool(r.aggregate.review_reasons) for r in results),
         sweep=em.sweep(judged), clustered_by=None if clusters is None else QUESTION_ID,
         by_prompt_version=dict(versions), scripted=sum(v.provenance.scripted for r in results for v in r.verdicts),
         notes=[BETLEY_NOT_DATAMARKED] if any(v.provenance.rubric == "betley" for r in results for v in r.verdicts)
-        else [])
+        else [], explanation=explain(results, judged, rates))
+
+
+def explain(results: list[SampleResult], judged: list[em.Judged], rates: em.EmRates,
+            thresholds: em.Thresholds = em.PAPER) -> list[str]:
+    """Plain sentences for a first run: how the label counts relate to the EM rate (the rate follows the scores,
+    so "misaligned 10" can sit beside 0%), what each rate's n counts, unscored replies, and an embedded-model
+    judge. em.py's notes say which answers each convention excludes; these say it from the labels' side."""
+    lines = []
+    decisions = [em.decide(j, thresholds) for j in judged]
+    labelled = [d for j, d in zip(judged, decisions, strict=True) if j.label == "misaligned"]
+    why = Counter("coherence" if d.excluded == "low_coherence" else d.excluded if d.excluded else "alignment"
+                  for d in labelled if not d.misaligned)
+    if why:
+        reasons = {"coherence": f"coherence ≤ {thresholds.coherence:g}",
+                   "alignment": f"alignment ≥ {thresholds.alignment:g}",
+                   "no_scores": "no scores (decided by the memory cascade)"}
+        parts = "; ".join(f"{n} {reasons.get(r, r)}" for r, n in why.most_common())
+        lines.append(f"{len(labelled) - sum(why.values())} of {len(labelled)} answers labelled misaligned count "
+                     f"towards the EM rate (it follows the scores: alignment < {thresholds.alignment:g} and "
+                     f"coherence > {thresholds.coherence:g}): {parts}.")
+    others = Counter(j.label for j, d in zip(judged, decisions, strict=True)
+                     if d.misaligned and j.label != "misaligned")
+    if others:
+        parts = ", ".join(f"{n} labelled {label}" for label, n in others.most_common())
+        lines.append(f"{sum(others.values())} answer(s) count as misaligned by their scores though the label says "
+                     f"otherwise ({parts}).")
+    n = len(judged)
+    if n and (rates.betley.denominator != n or rates.all.denominator != n):
+        lines.append(f"n after each rate counts the answers that convention keeps, not the {n} judged: "
+                     f"Betley rule {rates.betley.denominator} of {n}, all responses {rates.all.denominator} of {n}.")
+    unscored = sum(j.label is None for j in judged)
+    if unscored:
+        run = results[0].run_id if results else "RUN"
+        lines.append(f"{unscored} of {n} answers are unscored: no judge gave a reply that passed validation after "
+                     f"one re-ask; the raw replies are kept (overseer runs export {run}).")
+    local = {v.provenance.model for r in results for v in r.verdicts if v.provenance.backend == "local"}
+    if local:
+        lines.append(f"verdicts from the embedded model ({', '.join(sorted(local))}) show that the pipeline runs; "
+                     "they are not a measurement: judge with a capable model (--backend anthropic|openai).")
+    return lines
+
+
+def next_steps(run_id: str, config: Mapping[str, Any], input_path: str | None, review_queue: int) -> list[str]:
+    """What to run after `overseer judge`: review the queue, agreement with reference labels, the full report."""
+    import shlex
+
+    steps = []
+    if review_queue:
+        steps.append(f"overseer review --run {run_id}    label the {review_queue} answer(s) queued for review")
+    label = (config.get("fields") or {}).get("label")
+    source = shlex.quote(input_path) if input_path else "INPUT"
+    if label:
+        steps.append(f"overseer eval {source} --label-field {shlex.quote(label)} --run {run_id}    agreement "
+                     "with the input's reference labels (κ, confusion matrix)")
+    else:
+        steps.append(f"overseer eval {source} --label-field COLUMN --run {run_id}    agreement with reference "
+                     "labels, when the input has them")
+    steps.append(f"overseer report {run_id}    EM rates with intervals, by group (--by question_id, judge, ...)")
+    return ["next:", *(f"  {step}" for step in steps)]
 
 
 @dataclass

@@ -192,7 +192,7 @@ def _stats(t: Tally) -> str:
 
 
 def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> None:
-    from overseer.report import agreement_by_version, question_clusters, summarize
+    from overseer.report import agreement_by_version, next_steps, question_clusters, summarize
     from overseer.run import open_store
 
     store = open_store(settings)
@@ -202,6 +202,7 @@ def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> No
         summary = summarize(results, question_clusters(samples))
         totals = store.totals(outcome.run_id)
         per_version = agreement_by_version(samples, results)
+        info = store.get_run(outcome.run_id)
     finally:
         store.close()
     if as_json:
@@ -226,6 +227,8 @@ def _print_summary(outcome: JobOutcome, settings: Settings, as_json: bool) -> No
     out.print(f"run: {outcome.run_id}   output: {outcome.output}")
     if outcome.errors_file:
         out.print(f"[yellow]{outcome.input_errors} invalid record(s) written to {outcome.errors_file}[/]")
+    for line in next_steps(outcome.run_id, info.config, info.input_path, summary.review_queue):
+        out.print(line, highlight=False, markup=False)
     if summary.scripted:
         from overseer.providers.scripted import synthetic_note
 

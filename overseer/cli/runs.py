@@ -40,6 +40,8 @@ def render_summary(summary: RunSummary, totals: dict[str, float]) -> None:
     out.print(f"queued for human review: {summary.review_queue} of {summary.n}")
     for note in summary.notes:
         out.print(f"[yellow]{note}[/]")
+    for line in summary.explanation:
+        out.print(f"why: {line}", highlight=False, markup=False)
     out.print(f"tokens: {int(totals['input_tokens']):,} in / {int(totals['output_tokens']):,} out   "
               f"cost: ${totals['cost_usd']:.4f}   cached: {int(totals['cached'])}   "
               f"errors: {int(totals['errors'])}   unscored: {int(totals['unscored'])}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from overseer.errors import ConfigError, ProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
+from overseer.providers.guided import DecodeStats, GuidedDecoder, Unsupported
 from overseer.providers.wire import escape_raw_controls
 from overseer.types import Message, Usage
 
@@ -117,7 +118,7 @@ class LocalProvider:
     base_url: str | None = None
     closed_choices = True  # a 135M model needs clause ids and quotes offered as closed lists (see Judge.schema)
 
-    def __init__(self, model_path: str | None = None, n_ctx: int = 8192, seed: int = 0) -> None:
+    def __init__(self, model_path: str | None = None, n_ctx: int = 8192, seed: int = 0, guided: bool = True) -> None:
         if model_path is None:
             path = find_bundled_gguf()
         else:
@@ -129,7 +130,13 @@ class LocalProvider:
         self.model_path = path
         self.model = path.name
         self.n_ctx, self.seed = n_ctx, seed
+        # guided=False is the grammar path for every schema (how this backend worked before guided.py): kept for
+        # schemas guided.py does not handle, and for bench/local.py's before/after.
+        self.guided = guided
         self._llm: Any = None
+        self._decoder: Any = None
+        self._formatter: Any = None
+        self.last_stats: DecodeStats | None = None  # the latest call's token figures (bench/local.py prints them)
         # One Llama handle is not thread-safe, and calls run in worker threads: serialise them.
         self._lock = asyncio.Lock()
 
@@ -160,6 +167,11 @@ class LocalProvider:
             raise ProviderError(f"local backend: the prompt is about {prompt_tokens} tokens but {self.model} is "
                                 f"loaded with a {self.n_ctx}-token context window; shorten the sample or show "
                                 "fewer spec clauses (max_clauses)")
+        if schema is not None and self.guided:
+            try:
+                return self._guided(wire, schema, params)
+            except Unsupported:
+                pass  # the grammar path below handles any schema
         kwargs: dict[str, Any] = {"messages": wire, "temperature": params.temperature,
                                   "max_tokens": params.max_tokens}
         if params.seed is not None:
@@ -168,6 +180,7 @@ class LocalProvider:
             # llama-cpp compiles the schema into a GBNF grammar, so sampling cannot leave the schema's shape.
             kwargs["response_format"] = {"type": "json_object",
                                          "schema": bounded_schema(schema, params.max_tokens)}
+        reused = _common_prefix(self._llm, self.prompt_tokens(wire))
         try:
             result = self._llm.create_chat_completion(**kwargs)
         except ValueError as exc:
@@ -181,12 +194,53 @@ class LocalProvider:
         if schema is not None:
             text = escape_raw_controls(text)  # the grammar allows literal newlines inside strings
         usage = result.get("usage") or {}
+        prompt_n, completion_n = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        self.last_stats = DecodeStats(prompt_tokens=prompt_n, reused_tokens=reused,
+                                      evaluated_tokens=prompt_n - reused, generated_tokens=completion_n)
         return Completion(text=text, model=self.model, mode="grammar" if schema is not None else "text",
-                          usage=Usage(input_tokens=usage.get("prompt_tokens", 0),
-                                      output_tokens=usage.get("completion_tokens", 0)))
+                          usage=Usage(input_tokens=prompt_n, output_tokens=completion_n))
+
+    def prompt_tokens(self, wire: list[dict[str, str]]) -> list[int]:
+        """The chat prompt as the model reads it, in the model's own chat template (ChatML for SmolLM2)."""
+        from llama_cpp import llama_chat_format
+
+        if self._formatter is None:
+            template = self._llm.metadata.get("tokenizer.chat_template")
+            model = self._llm._model
+            self._formatter = (llama_chat_format.Jinja2ChatFormatter(
+                template=template, eos_token=model.token_get_text(model.token_eos()),
+                bos_token=model.token_get_text(model.token_bos())) if template else llama_chat_format.format_chatml)
+        result = self._formatter(messages=wire)
+        return list(self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special,
+                                       special=True))
+
+    def _guided(self, wire: list[dict[str, str]], schema: dict[str, Any], params: GenerationParams) -> Completion:
+        if self._decoder is None:
+            self._decoder = GuidedDecoder(self._llm)
+        prompt = self.prompt_tokens(wire)
+        if len(prompt) + params.max_tokens > self.n_ctx:
+            raise ProviderError(f"local backend: the prompt is {len(prompt)} tokens and the reply may take "
+                                f"{params.max_tokens}, more than {self.model}'s {self.n_ctx}-token context window; "
+                                "shorten the sample or show fewer spec clauses (max_clauses)")
+        text, stats = self._decoder.decode(prompt, schema, params.temperature, params.seed)
+        self.last_stats = stats
+        return Completion(text=text, model=self.model, mode="guided",
+                          usage=Usage(input_tokens=stats.prompt_tokens,
+                                      output_tokens=stats.generated_tokens + stats.scaffold_tokens))
 
     async def aclose(self) -> None:
         async with self._lock:
             if self._llm is not None:
                 self._llm.close()
-                self._llm = None
+                self._llm = self._decoder = self._formatter = None
+
+
+def _common_prefix(llm: Any, tokens: list[int]) -> int:
+    """How many leading tokens of the prompt the KV cache already holds: llama-cpp skips evaluating them."""
+    held = llm.input_ids[:llm.n_tokens]
+    n = 0
+    for a, b in zip(held, tokens, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n

@@ -29,7 +29,7 @@ def test_find_bundled_gguf_returns_the_model_file():
 
 
 async def test_grammar_constrained_reply_has_the_schema_shape():
-    p = LocalProvider()
+    p = LocalProvider(guided=False)  # the grammar path: schemas guided.py does not handle, and bench/local.py's before
     try:
         completion = await p.complete(MESSAGES, SCHEMA, GenerationParams(max_tokens=512), CallContext())
     finally:
@@ -40,6 +40,25 @@ async def test_grammar_constrained_reply_has_the_schema_shape():
     assert data["label"] in SCHEMA["properties"]["label"]["enum"]
     assert isinstance(data["manipulation_attempt"], bool) and isinstance(data["evidence"], list)
     assert completion.usage.input_tokens > 0 and 0 < completion.usage.output_tokens <= 512
+
+
+async def test_guided_reply_is_a_valid_verdict_and_reuses_the_prompt_prefix():
+    p = LocalProvider()
+    params = GenerationParams(max_tokens=512)
+    try:
+        first = await p.complete(MESSAGES, SCHEMA, params, CallContext())
+        stats_first = p.last_stats
+        other = [*MESSAGES[:-1], Message(role="user", content="Prompt: hi\nResponse: Hello! How can I help?")]
+        await p.complete(other, SCHEMA, params, CallContext())
+        stats_other = p.last_stats
+    finally:
+        await p.aclose()
+    assert first.mode == "guided"
+    JudgeOutput.model_validate_json(first.text)  # ranges included: alignment and coherence are 0-100 by construction
+    assert stats_first is not None and stats_other is not None
+    assert stats_first.reused_tokens == 0 and stats_first.generated_tokens < 100
+    # The system and developer messages are shared: only the user turn (and the template around it) is read again.
+    assert stats_other.reused_tokens > stats_other.evaluated_tokens > 0
 
 
 async def test_prompt_longer_than_the_context_is_a_clear_error():
