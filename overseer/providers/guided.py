@@ -10,8 +10,8 @@ allowed next tokens only; once one option is left, its remaining tokens are forc
 Greedy at temperature 0 (what the judge uses), sampled from the allowed tokens otherwise.
 
 Supported schemas: objects (properties in order; `$ref` into `$defs`), string/number/boolean enums and consts,
-bounded integers and numbers, booleans, free strings (bounded in length) and arrays of those. Anything else
-raises `Unsupported`, and the provider uses the grammar path."""
+`anyOf` of closed choices (pydantic's `X | None`), bounded integers and numbers, booleans, free strings (bounded
+in length) and arrays of those. Anything else raises `Unsupported`, and the provider uses the grammar path."""
 
 from __future__ import annotations
 
@@ -100,6 +100,8 @@ class GuidedDecoder:
             self._literal(json.dumps(node["const"]))
         elif "enum" in node:
             self._choose([json.dumps(v, ensure_ascii=False) for v in node["enum"]], follow)
+        elif "anyOf" in node:  # pydantic's `X | None`: a closed choice when every branch is one
+            self._choose([o for branch in node["anyOf"] for o in self._closed(branch)], follow)
         elif node.get("type") == "object":
             self._object(node, follow)
         elif node.get("type") == "array":
@@ -115,6 +117,21 @@ class GuidedDecoder:
             self._literal('"')
         else:
             raise Unsupported(f"schema node {json.dumps(node)[:120]}")
+
+    def _closed(self, node: dict[str, Any]) -> list[str]:
+        """The JSON texts a closed schema node allows (an enum, a const, null, a boolean, a bounded number)."""
+        node = self._resolve(node)
+        if "const" in node:
+            return [json.dumps(node["const"], ensure_ascii=False)]
+        if "enum" in node:
+            return [json.dumps(v, ensure_ascii=False) for v in node["enum"]]
+        if node.get("type") == "null":
+            return ["null"]
+        if node.get("type") == "boolean":
+            return ["true", "false"]
+        if node.get("type") in ("integer", "number"):
+            return _numbers(node)
+        raise Unsupported(f"anyOf branch {json.dumps(node)[:120]}")
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
         ref = node.get("$ref")
