@@ -1,10 +1,12 @@
-"""The review app: a queue screen, an item screen, and the screens in screens.py. Widgets only display the
-ReviewSession (state.py) and forward keys to it; the one LLM-calling thing here is the background improvement
-round a decision can trigger."""
+"""The review app: the queue screen (where it opens), the item screen, and the screens in screens.py. Widgets
+only display the ReviewSession (state.py) and forward keys to it. No key handler waits: store writes go to one
+writer thread (store_writes.py), memory writes to another, and a due improvement round is recorded and run by a
+background `overseer improve` process (improvements.py) — the app never calls a model."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,13 +15,25 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from overseer.errors import OverseerError
 from overseer.prompt_store import PromptStore
+from overseer.run_config import spec_path
+from overseer.tui import improvements
+from overseer.tui.item_view import clauses_text, highlight, meta_text, shown_reasons, similar_text, verdicts_view
+from overseer.tui.keys import KeyBar, help_groups
 from overseer.tui.memory_writes import FlushProblem
-from overseer.tui.screens import HelpScreen, StatsScreen, TextModal, VersionsScreen
-from overseer.tui.state import Decision, ItemDetail, ReviewSession
+from overseer.tui.screens import (
+    STATS_BINDINGS,
+    VERSIONS_BINDINGS,
+    HelpScreen,
+    StatsScreen,
+    TextModal,
+    VersionsScreen,
+)
+from overseer.tui.state import LABEL_REVEALING_REASONS, Decision, ReviewSession
+from overseer.tui.store_writes import StoreWriter
 from overseer.tui.versions import VersionsModel
 from overseer.types import Label
 
@@ -27,6 +41,16 @@ LABEL_KEYS: dict[str, Label] = {"a": "aligned", "m": "misaligned", "r": "refusal
 REASONS = (None, "judge_split", "judge_vs_memory", "low_confidence", "near_threshold", "judge_vs_reference",
            "unscored", "manipulation_attempt")
 SORTS = ("queue", "id", "confidence", "reason", "label")
+# The queue's reason column, short enough to leave the preview room at 80 columns.
+REASON_SHORT = {"judge_split": "split", "judge_vs_memory": "vs memory", "low_confidence": "low conf",
+                "near_threshold": "near thr", "judge_vs_reference": "vs reference", "unscored": "unscored",
+                "manipulation_attempt": "manipulation"}
+APP_BINDINGS = [
+    Binding("q", "quit", "Quit", id="app.quit"),
+    Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+    Binding("t", "stats", "Stats", id="app.stats"),
+    Binding("v", "versions", "Versions", id="app.versions"),
+]
 
 
 def header_text(session: ReviewSession) -> Text:
@@ -35,26 +59,41 @@ def header_text(session: ReviewSession) -> Text:
     f = session.filter
     scope = " ".join(f"{k}={v}" for k, v in (("run", f.run_id), ("reason", f.reason), ("label", f.label),
                                               ("clause", f.clause), ("search", f.search), ("sort", f.sort)) if v)
-    return Text(f"pending {c['pending']} · skipped {c['skipped']} · done today {c['done_today']} · agreement "
-                f"so far {agreement}" + (" · BLIND" if session.blind else "") + (f"   [{scope}]" if scope else ""))
+    saved = f"saving {c['saving']}…" if c["saving"] else (f"saved {session.last_saved}" if session.last_saved else "")
+    parts = [f"pending {c['pending']}", f"skipped {c['skipped']}", f"done today {c['done_today']}",
+             f"agreement so far {agreement}", "BLIND" if session.blind else "", saved]
+    return Text(" · ".join(p for p in parts if p) + (f"\nfilter: {scope}" if scope else ""))
 
 
-class QueueScreen(Screen[None]):
-    BINDINGS = [
-        Binding("enter", "open", "Open item", id="queue.open"),
+def short_id(sample_id: str, width: int) -> str:
+    """Long ids (content hashes) keep their head and tail: the part a reviewer recognises."""
+    if len(sample_id) <= width:
+        return sample_id
+    head = (width - 1) // 2
+    return f"{sample_id[:head]}…{sample_id[len(sample_id) - (width - 1 - head):]}"
+
+
+QUEUE_BINDINGS = [
+        Binding("enter", "open", "Open", id="queue.open"),
         Binding("slash", "search", "Search", key_display="/", id="queue.search"),
-        Binding("f", "cycle_reason", "Filter reason", id="queue.reason"),
-        Binding("l", "cycle_label", "Filter judge label", id="queue.label"),
-        Binding("c", "clause", "Filter clause", id="queue.clause"),
+        Binding("f", "cycle_reason", "Reason", id="queue.reason"),
+        Binding("l", "cycle_label", "Judge label", id="queue.label"),
+        Binding("c", "clause", "Clause", id="queue.clause"),
         Binding("S", "cycle_sort", "Sort", id="queue.sort"),
         Binding("j", "move(1)", "Down", show=False, id="queue.down"),
         Binding("k", "move(-1)", "Up", show=False, id="queue.up"),
-    ]
+]
+
+
+class QueueScreen(Screen[None]):
+    BINDINGS = [*QUEUE_BINDINGS]
+    FOOTER = ("app.quit", "app.help", "queue.open", "queue.search", "queue.reason", "app.stats", "app.versions",
+              "queue.label", "queue.sort", "queue.clause")
 
     def compose(self) -> ComposeResult:
         yield Static(id="counts", classes="header")
         yield DataTable(id="queue", cursor_type="row")
-        yield Footer()
+        yield KeyBar([*QUEUE_BINDINGS, *APP_BINDINGS], self.FOOTER)
 
     def on_mount(self) -> None:
         self.reload()
@@ -62,24 +101,63 @@ class QueueScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.reload()  # back from an item: statuses, counts and the cursor moved
 
+    def on_resize(self) -> None:
+        self.reload()  # the preview column takes what the others leave
+
     def reload(self) -> None:
         """Show the rows up to one page past the cursor; more are added as the cursor nears the end."""
         s = self.app.session  # type: ignore[attr-defined]
         self.query_one("#counts", Static).update(header_text(s))
         table = self.query_one("#queue", DataTable)
         table.clear(columns=True)
-        table.add_columns("status", "reason", "sample id", "judges", "human", "preview")
+        rows = s.rows(0, s.cursor + s.page_size)
+        self._widths = self._column_widths(rows)
+        for name, width in zip(("status", "reason", "id", "judges", "human", "preview"), self._widths, strict=True):
+            table.add_column(name, width=width)
         self._loaded = 0
         self._extend(s.cursor + s.page_size)
         if s.total:
             table.move_cursor(row=s.cursor)
 
+    def _column_widths(self, rows: list[Any]) -> list[int]:
+        s = self.app.session  # type: ignore[attr-defined]
+        status = 7
+        reason = min(14, max([6, *(len(self._reason(r)) for r in rows)]))
+        sample = min(16, max([2, *(len(r.sample_id) for r in rows)]))
+        judges = min(14, max([6, *(len(self._judges(r)) for r in rows)]))
+        human = max([5, *(len(r.human_label or "") for r in rows)]) if any(r.human_label for r in rows) or \
+            s.blind else 5
+        fixed = status + reason + sample + judges + human
+        # Each column has one cell of padding either side; one column more for the scrollbar.
+        preview = max(10, self.size.width - fixed - 2 * 6 - 2)
+        return [status, reason, sample, judges, human, preview]
+
+    def _reason(self, row: Any) -> str:
+        reasons = shown_reasons(row.reasons, self._revealed(row))
+        if not reasons:
+            return "hidden" if row.reasons else ""
+        first = REASON_SHORT.get(reasons[0], reasons[0])
+        return first + (f" +{len(reasons) - 1}" if len(reasons) > 1 else "")
+
+    def _revealed(self, row: Any) -> bool:
+        return not self.app.session.blind or row.human_label is not None  # type: ignore[attr-defined]
+
+    def _judges(self, row: Any) -> str:
+        if not self._revealed(row):
+            return "hidden"
+        labels = [label for _, label in row.judge_labels]
+        if len(set(labels)) <= 1:
+            return (labels[0] if labels else "-") + (f" ×{len(labels)}" if len(labels) > 1 else "")
+        return "/".join(labels)
+
     def _extend(self, upto: int) -> None:
         s, table = self.app.session, self.query_one("#queue", DataTable)  # type: ignore[attr-defined]
+        width = self._widths
         for row in s.rows(self._loaded, max(0, upto - self._loaded)):
-            judges = " ".join(label for _, label in row.judge_labels)
-            table.add_row(row.status, ",".join(row.reasons), row.sample_id, judges, row.human_label or "",
-                          Text(row.preview), key=str(row.index))
+            preview = " ".join(row.preview.split())
+            table.add_row(s.status_of(row), self._reason(row), short_id(row.sample_id, width[2]),
+                          self._judges(row)[:width[3]], row.human_label or "", Text(preview[:width[5]]),
+                          key=str(row.index))
         self._loaded = table.row_count
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -92,8 +170,10 @@ class QueueScreen(Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        if self.app.session.current is not None:  # type: ignore[attr-defined]
-            self.app.push_screen(ItemScreen())
+        if self.app.session.current is None:  # type: ignore[attr-defined]
+            self.notify("the queue is empty (with this filter): nothing to open", markup=False)
+            return
+        self.app.push_screen(ItemScreen())
 
     def action_move(self, delta: int) -> None:
         table = self.query_one("#queue", DataTable)
@@ -117,31 +197,46 @@ class QueueScreen(Screen[None]):
                              lambda text: self._refilter(clause=text or None))
 
     def action_cycle_reason(self) -> None:
-        f = self.app.session.filter  # type: ignore[attr-defined]
-        self._refilter(reason=REASONS[(REASONS.index(f.reason) + 1) % len(REASONS)] if f.reason in REASONS else None)
+        s = self.app.session  # type: ignore[attr-defined]
+        choices = [r for r in REASONS if not (s.blind and r in LABEL_REVEALING_REASONS)]
+        at = choices.index(s.filter.reason) if s.filter.reason in choices else -1
+        self._refilter(reason=choices[(at + 1) % len(choices)])
 
     def action_cycle_label(self) -> None:
+        s = self.app.session  # type: ignore[attr-defined]
+        if s.blind:
+            self.notify("blind review: filtering by the judges' label would reveal it", markup=False)
+            return
         labels = (None, *LABEL_KEYS.values(), "unscored")
-        f = self.app.session.filter  # type: ignore[attr-defined]
-        self._refilter(label=labels[(labels.index(f.label) + 1) % len(labels)] if f.label in labels else None)
+        self._refilter(label=labels[(labels.index(s.filter.label) + 1) % len(labels)]
+                       if s.filter.label in labels else None)
 
     def action_cycle_sort(self) -> None:
-        f = self.app.session.filter  # type: ignore[attr-defined]
-        self._refilter(sort=SORTS[(SORTS.index(f.sort) + 1) % len(SORTS)])
+        s = self.app.session  # type: ignore[attr-defined]
+        choices = [x for x in SORTS if not (s.blind and x in ("label", "confidence"))]  # those order by the judges
+        at = choices.index(s.filter.sort) if s.filter.sort in choices else -1
+        self._refilter(sort=choices[(at + 1) % len(choices)])
 
 
-class ItemScreen(Screen[None]):
-    BINDINGS = [
-        *(Binding(key, f"decide('{label}')", label, id=f"item.{label}") for key, label in LABEL_KEYS.items()),
-        Binding("g", "generalization", "Generalization", id="item.generalization"),
+ITEM_BINDINGS = [
+        *(Binding(key, f"decide('{label}')", label.replace("_", "-"), id=f"item.{label}")
+          for key, label in LABEL_KEYS.items()),
+        Binding("escape", "app.pop_screen", "Queue", key_display="esc", id="item.queue"),
         Binding("n", "note", "Note", id="item.note"),
+        Binding("g", "generalization", "Generalization", id="item.generalization"),
         Binding("e", "promote", "Promote", id="item.promote"),
         Binding("s", "skip", "Skip", id="item.skip"),
         Binding("u", "undo", "Undo", id="item.undo"),
-        Binding("j,down", "move(1)", "Next", key_display="j/↓", id="item.next"),
-        Binding("k,up", "move(-1)", "Previous", key_display="k/↑", id="item.previous"),
-        Binding("escape", "app.pop_screen", "Queue", id="item.queue"),
-    ]
+        Binding("j,down", "move(1)", "Next", key_display="j", id="item.next"),
+        Binding("k,up", "move(-1)", "Previous", key_display="k", id="item.previous"),
+]
+
+
+class ItemScreen(Screen[None]):
+    BINDINGS = [*ITEM_BINDINGS]
+    FOOTER = ("app.quit", "app.help", "item.aligned", "item.misaligned", "item.refusal", "item.incoherent",
+              "item.off_task", "item.queue", "item.note", "item.skip", "item.undo", "item.generalization",
+              "item.promote", "item.next", "item.previous", "app.stats", "app.versions")
 
     def compose(self) -> ComposeResult:
         yield Static(id="counts", classes="header")
@@ -152,117 +247,134 @@ class ItemScreen(Screen[None]):
             yield Static(id="verdicts", classes="box")
             yield Static(id="clauses", classes="box")
             yield Static(id="similar", classes="box")
-        yield Footer()
+        yield KeyBar([*ITEM_BINDINGS, *APP_BINDINGS], self.FOOTER)
 
     def on_mount(self) -> None:
+        for box, title in (("conversation", "prompt"), ("response", "response"), ("verdicts", "verdicts"),
+                           ("clauses", "cited clauses"), ("similar", "similar cases")):
+            self.query_one(f"#{box}").border_title = title
         self.show()
 
-    def show(self) -> None:
+    def show(self, *, scroll_home: bool = True) -> None:
         s: ReviewSession = self.app.session  # type: ignore[attr-defined]
         self.query_one("#counts", Static).update(header_text(s))
-        detail = s.detail()
+        try:
+            detail = s.detail()
+        except OverseerError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            detail = None
         if detail is None:
-            self.query_one("#meta", Static).update("The queue is empty.")
+            self.query_one("#meta", Static).update("The queue is empty: esc for the queue, q to quit.")
+            for box in ("conversation", "response", "verdicts", "clauses", "similar"):
+                self.query_one(f"#{box}").display = False
             return
-        row, revealed = detail.row, s.revealed(detail)
-        decided = f" · decided: {detail.review.label} by {detail.review.reviewer}" if detail.review else ""
-        draft = [f"generalization={s.draft_generalization}" if s.draft_generalization else "",
-                 f"note={s.draft_note!r}" if s.draft_note else "", "PROMOTE" if s.draft_promote else ""]
-        self.query_one("#meta", Static).update(Text(
-            f"[{row.index + 1}/{s.total}] {row.run_id} / {row.sample_id} · {row.status} · "
-            f"{', '.join(row.reasons)}{decided}\n" + "draft: " + (" ".join(d for d in draft if d) or "-")))
-        sample = detail.sample
-        self.query_one("#conversation", Static).update(Text(sample.context_text() or "(no prompt)"))
+        revealed = s.revealed(detail)
+        self.query_one("#meta", Static).update(meta_text(s, detail))
+        self.query_one("#conversation", Static).update(Text(detail.sample.context_text() or "(no prompt)"))
         evidence = [q for v in detail.result.verdicts for q in v.evidence] if revealed else []
-        self.query_one("#response", Static).update(highlight(sample.response, evidence))
-        self.query_one("#verdicts", Static).update(verdicts_text(detail) if revealed else Text(
+        self.query_one("#response", Static).update(highlight(detail.sample.response, evidence))
+        self.query_one("#verdicts", Static).update(verdicts_view(detail) if revealed else Text(
             "Blind review: the judges' verdicts are hidden until you label this item.", style="italic"))
-        clause_text = Text()
-        for cid, clause in detail.clauses.items():
-            clause_text.append(f"{cid}", style="bold cyan")
-            clause_text.append(f" — {clause.path}\n{clause.text.strip()[:600]}\n\n" if clause else " (not in spec)\n")
-        self.query_one("#clauses", Static).update(clause_text if revealed and detail.clauses else Text(""))
-        similar = Text("Similar edge cases:\n" if detail.similar else "")
-        for case, score in detail.similar:
-            similar.append(f"  {score:.2f} {case.label:<10} {' '.join(case.text().split())[:90]}\n")
-        self.query_one("#similar", Static).update(similar)
+        self.query_one("#clauses", Static).update(clauses_text(detail) if revealed else Text(""))
+        self.query_one("#similar", Static).update(similar_text(detail, revealed, self.size.width))
+        for box in ("conversation", "response", "verdicts"):
+            self.query_one(f"#{box}").display = True
         self.query_one("#similar").display = bool(detail.similar)  # no empty boxes
         self.query_one("#clauses").display = revealed and bool(detail.clauses)
-        self.query_one("#item", VerticalScroll).scroll_home(animate=False)
+        if scroll_home:
+            self.query_one("#item", VerticalScroll).scroll_home(animate=False)
+
+    def refresh_header(self) -> None:
+        self.query_one("#counts", Static).update(header_text(self.app.session))  # type: ignore[attr-defined]
 
     def action_decide(self, label: Label) -> None:
         s: ReviewSession = self.app.session  # type: ignore[attr-defined]
         row = s.current
         try:
-            decision = s.decide(label)
+            s.decide(label, done=lambda result: self.app.on_decision(result, row))  # type: ignore[attr-defined]
         except OverseerError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
-        self.app.on_decision(decision, row)  # type: ignore[attr-defined]
         self.show()
 
     def action_generalization(self) -> None:
-        self.app.session.cycle_generalization()  # type: ignore[attr-defined]
-        self.show()
+        if self._empty():
+            return
+        level = self.app.session.cycle_generalization()  # type: ignore[attr-defined]
+        self.notify(f"generalization: {level or 'none'} (g again for the next level; kept until you label)",
+                    markup=False)
+        self.show(scroll_home=False)
 
     def action_promote(self) -> None:
-        self.app.session.toggle_promote()  # type: ignore[attr-defined]
-        self.show()
+        if self._empty():
+            return
+        app = self.app
+        on = app.session.toggle_promote()  # type: ignore[attr-defined]
+        if not getattr(app, "promote_explained", False):
+            app.promote_explained = True  # type: ignore[attr-defined]
+            self.notify("promote: this decision's edge case is flagged as an exemplary case in the memory, for "
+                        "curating it (every decision becomes a reviewed edge case either way). e again to unmark.",
+                        timeout=10, markup=False)
+        else:
+            self.notify("promote: on" if on else "promote: off", markup=False)
+        self.show(scroll_home=False)
 
     def action_note(self) -> None:
+        if self._empty():
+            return
+
         def done(note: str | None) -> None:
             if note:
                 self.app.session.set_note(note)  # type: ignore[attr-defined]
-                self.show()
+                self.show(scroll_home=False)
 
-        self.app.push_screen(TextModal("Note (the edge case's rationale)",
+        self.app.push_screen(TextModal("Note (the edge case's rationale; kept as a draft until you label)",
                                        self.app.session.draft_note or ""), done)  # type: ignore[attr-defined]
 
     def action_skip(self) -> None:
-        self.app.session.skip()  # type: ignore[attr-defined]
+        s: ReviewSession = self.app.session  # type: ignore[attr-defined]
+        if self._empty():
+            return
+        draft = s.draft()
+        skipped = s.skip(done=self.app.on_write_failed)  # type: ignore[attr-defined]
+        if skipped is not None and not draft.empty():
+            self.notify(f"skipped {skipped.sample_id}; its draft (note / generalization / promote) is kept on it",
+                        markup=False)
         self.show()
 
     def action_undo(self) -> None:
-        undone = self.app.session.undo()  # type: ignore[attr-defined]
-        self.app.flush_memory()  # type: ignore[attr-defined]
-        self.notify(f"undid {undone.label} on {undone.sample_id}" if undone else "nothing to undo", markup=False)
-        self.show()
+        def done(result: Any) -> None:
+            if isinstance(result, Exception):
+                self.notify(f"undo failed: {result}", severity="error", markup=False)
+                return
+            self.app.flush_memory()  # type: ignore[attr-defined]
+            self.notify(f"undid {result.label} on {result.sample_id}" if result else
+                        "nothing to undo: no decision of yours is active in this queue", markup=False)
+            if self.is_current:
+                self.show()
+
+        self.app.session.undo(done=done)  # type: ignore[attr-defined]
 
     def action_move(self, delta: int) -> None:
-        self.app.session.move(delta)  # type: ignore[attr-defined]
+        s: ReviewSession = self.app.session  # type: ignore[attr-defined]
+        before = s.cursor
+        s.move(delta)
+        if s.cursor == before:
+            self.notify("first item of the queue" if delta < 0 else "last item of the queue", markup=False)
+            return
         self.show()
 
-
-def highlight(response: str, evidence: list[str]) -> Text:
-    text = Text(response)
-    for quote in evidence:
-        if quote:
-            text.highlight_words([quote], style="black on yellow")
-    return text
-
-
-def verdicts_text(detail: ItemDetail) -> Text:
-    out = Text()
-    agg = detail.result.aggregate
-    out.append(f"Aggregate: {agg.label or 'unscored'} (agreement {agg.agreement:.0%})\n", style="bold")
-    for v in detail.result.verdicts:
-        out.append(f"{v.provenance.judge_id}: ", style="bold")
-        out.append(f"{v.label or v.status} alignment={v.alignment} coherence={v.coherence} "
-                   f"generalization={v.generalization} confidence={v.confidence} "
-                   f"clauses={','.join(v.clause_ids) or '-'}\n")
-        out.append(f"  {v.rationale or v.error or ''}\n", style="dim")
-    return out
+    def _empty(self) -> bool:
+        if self.app.session.current is None:  # type: ignore[attr-defined]
+            self.notify("the queue is empty: nothing to do here", markup=False)
+            return True
+        return False
 
 
 class ReviewApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "overseer review"
-    BINDINGS = [
-        Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
-        Binding("t", "stats", "Stats", id="app.stats"),
-        Binding("v", "versions", "Versions", id="app.versions"),
-    ]
+    BINDINGS = [*APP_BINDINGS]
 
     def __init__(self, session: ReviewSession) -> None:
         super().__init__()
@@ -270,24 +382,104 @@ class ReviewApp(App[None]):
         session.background_memory = True  # edge cases are written by flush_memory's thread worker
         self.improvements: list[str] = []  # outcomes of the background rounds, newest last
         self._memory_waiting = False  # told the reviewer the memory is locked; say it once per wait
+        self._store_waiting = False  # the same for the run store
+        self._quitting = threading.Event()
+        self.promote_explained = False
 
     def on_mount(self) -> None:
+        self.session.writer = StoreWriter(self.session.store.path, on_locked=self._store_locked)
+        self.session.call_in_ui = self.call_from_thread
         if self.session.with_memory:
             self.run_worker(self._resync_memory, thread=True, group="memory", exit_on_error=False)
-        self.push_screen(QueueScreen())
-        if self.session.current is not None and self.session.current.status == "pending":
-            self.push_screen(ItemScreen())  # straight to the next pending item: resume where you stopped
+        self.push_screen(QueueScreen())  # the cursor is on the next pending item: enter resumes there
+        self._resume_rounds()
 
-    def on_decision(self, decision: Decision, row: Any) -> None:
+    # --- the run store: written by the session's writer thread ----------------------------------------------
+    def _store_locked(self, pending: int) -> None:
+        """On the writer thread, once per lock wait."""
+        self._store_waiting = True
+        self.call_from_thread(self.notify, f"the run store is locked by another process: {pending} write(s) wait "
+                              "and will be saved in order when it frees", severity="warning", markup=False)
+
+    def on_decision(self, result: Decision | Exception, row: Any) -> None:
+        """On the UI thread, once the decision is committed (or failed)."""
+        if isinstance(result, Exception):
+            self.notify(f"NOT saved: {row.sample_id if row else 'decision'}: {result}", severity="error",
+                        markup=False)
+            self._refresh_screen()
+            return
+        if self._store_waiting:
+            self._store_waiting = False
+            self.notify("the run store is free again: decisions saved", markup=False)
         if self.session.blind and row is not None:  # the reveal: what the judges said, now that you decided
             judges = ", ".join(f"{j}={lab}" for j, lab in row.judge_labels) or "none"
-            self.notify(f"{row.sample_id}: you {decision.review.label}; judges {judges}", markup=False)
-        if decision.memory_error:
-            self.notify(f"saved, but not in the memory: {decision.memory_error}", severity="warning", markup=False)
+            self.notify(f"{row.sample_id}: you {result.review.label}; judges {judges}", markup=False)
+        if result.memory_error:
+            self.notify(f"saved, but not in the memory: {result.memory_error}", severity="warning", markup=False)
         self.flush_memory()
-        if decision.improvement_due:
-            self.notify("improvement round started in the background")
-            self.run_worker(self._improve(), group="improve", exit_on_error=False)
+        if result.improvement_due:
+            self.request_improvement()
+        self._refresh_screen()
+
+    def on_write_failed(self, result: Any) -> None:
+        if isinstance(result, Exception):
+            self.notify(f"NOT saved: {result}", severity="error", markup=False)
+        self._refresh_screen()
+
+    def _refresh_screen(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ItemScreen):
+            screen.refresh_header()
+        elif isinstance(screen, QueueScreen):
+            screen.reload()
+
+    # --- improvement rounds: recorded here, run by `overseer improve` in the background ----------------------
+    def request_improvement(self) -> None:
+        s = self.session
+        reviews = s.store.count_reviews()
+        run_id = s.filter.run_id or (s.current.run_id if s.current else None)
+        spec = spec_path(s.store.get_run(run_id).config) if run_id else None
+
+        def recorded(request_id: Any) -> None:
+            if isinstance(request_id, Exception):
+                self.notify(f"could not record the improvement round: {request_id}", severity="error", markup=False)
+                return
+            try:
+                round_ = improvements.start(s.settings, request_id, spec=spec, seed=reviews)
+            except OSError as exc:
+                self._round_finished(improvements.Round(request_id, s.settings.workspace), "failed",
+                                     f"improvement round not started: {exc}; run `overseer improve` yourself")
+                return
+            s.write(lambda store: store.update_improvement(request_id, "running", pid=round_.pid,
+                                                           log_path=str(round_.log_path)))
+            self.notify(f"improvement round started in the background (`overseer improve`, pid {round_.pid})",
+                        markup=False)
+            self._watch(round_)
+
+        s.write(lambda store: store.request_improvement(reviews), lambda result: recorded(result))
+
+    def _resume_rounds(self) -> None:
+        """Rounds an earlier session started: watch those still running, report those that ended meanwhile."""
+        from pathlib import Path
+
+        for request in self.session.store.improvement_requests("running"):
+            if request.log_path:
+                self._watch(improvements.Round(request.id, Path(request.log_path), pid=request.pid))
+
+    def _watch(self, round_: improvements.Round) -> None:
+        def wait() -> None:
+            code = improvements.wait(round_, self._quitting.is_set)
+            if code is not None:
+                status, message = improvements.outcome(round_, code)
+                self.call_from_thread(self._round_finished, round_, status, message)
+
+        self.run_worker(wait, thread=True, group="improve", exit_on_error=False)
+
+    def _round_finished(self, round_: improvements.Round, status: str, message: str) -> None:
+        self.improvements.append(message)
+        self.session.write(lambda store: store.update_improvement(round_.request_id, status, outcome=message))
+        self.notify(message, title="improvement", timeout=15, markup=False,
+                    severity="error" if status == "failed" else "information")
 
     # --- the memory: written off the UI thread, in decision order ------------------------------------------
     def flush_memory(self) -> None:
@@ -309,7 +501,8 @@ class ReviewApp(App[None]):
     def _flush_memory(self) -> None:
         """On a worker thread: may wait for the memory's writer lock (tui/memory_writes.py)."""
         problem = self.session.memory_writes.flush()
-        self.call_from_thread(self._memory_flushed, problem)
+        if not self._quitting.is_set():
+            self.call_from_thread(self._memory_flushed, problem)
 
     def _memory_flushed(self, problem: FlushProblem | None) -> None:
         if problem is None:
@@ -326,7 +519,13 @@ class ReviewApp(App[None]):
             self.set_timer(1.0, self.flush_memory)
 
     async def action_quit(self) -> None:
-        """Quitting loses nothing: edge cases still queued are written first (the decisions already are)."""
+        """Quitting loses nothing: the decisions still queued are committed first, then their edge cases are
+        written to the memory. A background improvement round goes on; the next session shows its outcome."""
+        writer = self.session.writer
+        if writer is not None and writer.pending:
+            self.notify(f"saving {writer.pending} decision(s) before quitting…", markup=False)
+            await asyncio.to_thread(writer.drain)
+        self._quitting.set()
         writes = self.session.memory_writes
         message = None
         if writes.pending:
@@ -335,19 +534,23 @@ class ReviewApp(App[None]):
             if problem is not None:
                 message = (f"{writes.pending} reviewed edge case(s) are not in the memory: {problem.message}. "
                            "Your decisions are saved in the run store; the next `overseer review` writes them.")
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
+            self.session.writer = None
         self.exit(message=message)
 
-    async def _improve(self) -> None:
-        try:
-            message = await self.session.improve()
-        except Exception as exc:  # an LLM or config failure must not take the review session down
-            message = f"improvement round failed: {exc}"
-        self.improvements.append(message)
-        self.notify(message, title="improvement", timeout=15, markup=False)
-
     def action_help(self) -> None:
-        shown = list(dict.fromkeys(a.binding for a in self.screen.active_bindings.values()))
-        self.push_screen(HelpScreen([b for b in shown if b.description]))
+        screen = self.screen
+        groups: list[tuple[str, list[Binding]]] = [
+            ("Item screen (one item: label it)", ITEM_BINDINGS),
+            ("Queue screen (where the app opens)", QUEUE_BINDINGS),
+            ("Everywhere", [*APP_BINDINGS, Binding("ctrl+p", "command_palette", "Command palette (themes too)")]),
+            ("Stats screen", STATS_BINDINGS),
+            ("Prompt versions screen", VERSIONS_BINDINGS),
+        ]
+        current = {ItemScreen: 0, QueueScreen: 1, StatsScreen: 3, VersionsScreen: 4}.get(type(screen), 0)
+        groups.insert(0, groups.pop(current))
+        self.push_screen(HelpScreen(help_groups(groups)))
 
     def action_stats(self) -> None:
         self.push_screen(StatsScreen(self.session.stats()))
@@ -360,4 +563,4 @@ class ReviewApp(App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Stats", "Judge vs human agreement, EM rates", self.action_stats)
         yield SystemCommand("Prompt versions", "κ per version, diff, activate, rollback", self.action_versions)
-        yield SystemCommand("Help", "All keys of this screen", self.action_help)
+        yield SystemCommand("Help", "All keys, grouped by screen", self.action_help)
