@@ -58,7 +58,8 @@ def header_text(session: ReviewSession) -> Text:
     agreement = "–" if c["agreement"] is None else f"{c['agreement']:.0%}"
     f = session.filter
     scope = " ".join(f"{k}={v}" for k, v in (("run", f.run_id), ("reason", f.reason), ("label", f.label),
-                                              ("clause", f.clause), ("search", f.search), ("sort", f.sort)) if v)
+                                              ("clause", f.clause), ("search", f.search),
+                                              ("sort", f.sort if f.sort != "queue" else None)) if v)
     saved = f"saving {c['saving']}…" if c["saving"] else (f"saved {session.last_saved}" if session.last_saved else "")
     parts = [f"pending {c['pending']}", f"skipped {c['skipped']}", f"done today {c['done_today']}",
              f"agreement so far {agreement}", "BLIND" if session.blind else "", saved]
@@ -83,6 +84,15 @@ QUEUE_BINDINGS = [
         Binding("j", "move(1)", "Down", show=False, id="queue.down"),
         Binding("k", "move(-1)", "Up", show=False, id="queue.up"),
 ]
+
+
+def clip(text: str, width: int) -> str:
+    """One line of at most `width` characters, cut at a word boundary with an ellipsis."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[:width - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
 
 
 class QueueScreen(Screen[None]):
@@ -154,9 +164,8 @@ class QueueScreen(Screen[None]):
         s, table = self.app.session, self.query_one("#queue", DataTable)  # type: ignore[attr-defined]
         width = self._widths
         for row in s.rows(self._loaded, max(0, upto - self._loaded)):
-            preview = " ".join(row.preview.split())
             table.add_row(s.status_of(row), self._reason(row), short_id(row.sample_id, width[2]),
-                          self._judges(row)[:width[3]], row.human_label or "", Text(preview[:width[5]]),
+                          self._judges(row)[:width[3]], row.human_label or "", Text(clip(row.preview, width[5])),
                           key=str(row.index))
         self._loaded = table.row_count
 
@@ -385,6 +394,11 @@ class ReviewApp(App[None]):
         self._store_waiting = False  # the same for the run store
         self._quitting = threading.Event()
         self.promote_explained = False
+        self.notices: list[str] = []  # every notification shown, oldest first (what the reviewer was told)
+
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.notices.append(message)
+        super().notify(message, *args, **kwargs)
 
     def on_mount(self) -> None:
         self.session.writer = StoreWriter(self.session.store.path, on_locked=self._store_locked)
@@ -534,9 +548,7 @@ class ReviewApp(App[None]):
             if problem is not None:
                 message = (f"{writes.pending} reviewed edge case(s) are not in the memory: {problem.message}. "
                            "Your decisions are saved in the run store; the next `overseer review` writes them.")
-        if writer is not None:
-            await asyncio.to_thread(writer.close)
-            self.session.writer = None
+        await asyncio.to_thread(self.session.close)
         self.exit(message=message)
 
     def action_help(self) -> None:

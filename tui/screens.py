@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -119,8 +120,10 @@ class StatsScreen(Screen[None]):
                                   _kappa(g["kappa"], g["kappa_undefined"]))
                 yield Static(table, id=f"stats-{key.replace('_', '-')}")
             # Full label names as headers (one column each, never cut): rows are the human's label.
-            matrix = Table(title="Confusion (rows = human, columns = judge)", title_justify="left")
-            matrix.add_column("human \\ judge", no_wrap=True)
+            # box.SIMPLE_HEAD and one space of padding: seven full label names fit in 80 columns.
+            matrix = Table(title="Confusion (rows = human, columns = judge)", title_justify="left",
+                           box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+            matrix.add_column("human", no_wrap=True)
             for label in s["labels"]:
                 matrix.add_column(label.replace("_", "-"), justify="right", no_wrap=True, min_width=len(label))
             for label, row in zip(s["labels"], s["confusion"], strict=False):

@@ -261,8 +261,7 @@ class ReviewSession:
         once; `done` later gets the result (or the exception) on the UI thread. Without one, write now and
         re-raise a failure after `done` has seen it."""
         if self.writer is not None:
-            ui = self.call_in_ui
-            self.writer.submit(op, None if done is None else lambda result: ui(done, result))
+            self.writer.submit(op, None if done is None else lambda result: self._deliver(done, result))
             return
         try:
             result = op(self.store)
@@ -272,6 +271,20 @@ class ReviewSession:
             raise
         if done is not None:
             done(result)
+
+    def _deliver(self, done: Callable[[Any], None], result: Any) -> None:
+        """On the writer thread: hand the result to the UI thread. When the app has already gone (it exited
+        without `q`), the write is committed all the same; only the report is dropped."""
+        try:
+            self.call_in_ui(done, result)
+        except RuntimeError:
+            pass
+
+    def close(self) -> None:
+        """Commit every queued write and stop the writer (the CLI calls this after the app, however it ended)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     # --- decisions ------------------------------------------------------------------------------------------
     def decide(self, label: Label, note: str | None = None, generalization: Generalization | None = None,
@@ -378,7 +391,8 @@ class ReviewSession:
 
     @property
     def saving(self) -> int:
-        return self.writer.pending if self.writer is not None else 0
+        """Decisions and skips keyed but not committed yet."""
+        return len(self._in_flight)
 
     def detail_sample(self, run_id: str, sample_id: str) -> Sample:
         sample = self.store.sample(run_id, sample_id)

@@ -64,7 +64,10 @@ def review(
     store = open_store(settings)
     try:
         session = ReviewSession(store, settings, run_id=run, reason=reason, blind=blind, reviewer=reviewer)
-        ReviewApp(session).run()
+        try:
+            ReviewApp(session).run()
+        finally:
+            session.close()  # however the app ended, the decisions it queued are committed
     finally:
         store.close()
 
