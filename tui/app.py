@@ -556,12 +556,14 @@ class ReviewApp(App[None]):
         groups: list[tuple[str, list[Binding]]] = [
             ("Item screen (one item: label it)", ITEM_BINDINGS),
             ("Queue screen (where the app opens)", QUEUE_BINDINGS),
-            ("Everywhere", [*APP_BINDINGS, Binding("ctrl+p", "command_palette", "Command palette (themes too)")]),
             ("Stats screen", STATS_BINDINGS),
             ("Prompt versions screen", VERSIONS_BINDINGS),
         ]
-        current = {ItemScreen: 0, QueueScreen: 1, StatsScreen: 3, VersionsScreen: 4}.get(type(screen), 0)
-        groups.insert(0, groups.pop(current))
+        current = {ItemScreen: 0, QueueScreen: 1, StatsScreen: 2, VersionsScreen: 3}.get(type(screen), 0)
+        everywhere = ("Everywhere", [*APP_BINDINGS, Binding("ctrl+p", "command_palette",
+                                                            "Command palette (themes too)")])
+        # This screen's keys, then the app's (t, v, q, ?), then the other screens': the first page has both.
+        groups = [groups.pop(current), everywhere, *groups]
         self.push_screen(HelpScreen(help_groups(groups)))
 
     def action_stats(self) -> None:

@@ -108,18 +108,9 @@ class StatsScreen(Screen[None]):
         lines.extend(s["em_notes"])
         if s.get("scripted_verdicts"):
             lines.append(synthetic_note(f"{s['scripted_verdicts']} of the judge verdicts in scope are"))
+        summary, rates = lines[:1], lines[1:]
         with VerticalScroll(id="stats"):
-            yield Static(Text("\n".join(lines)), id="stats-summary")
-            for title, key, first in (("Per reviewer", "by_reviewer", "reviewer"),
-                                      ("Per review reason", "by_reason", "reason")):
-                table = Table(title=title, title_justify="left", expand=False)
-                for column in (first, "reviews", "agreement", "κ"):
-                    table.add_column(column, no_wrap=True, justify="left" if column == first else "right")
-                for g in s.get(key, []):
-                    table.add_row(g["name"], str(g["n"]), _share(g["agreement"]),
-                                  _kappa(g["kappa"], g["kappa_undefined"]))
-                yield Static(table, id=f"stats-{key.replace('_', '-')}")
-            # Full label names as headers (one column each, never cut): rows are the human's label.
+            yield Static(Text("\n".join(summary)), id="stats-summary")
             # box.SIMPLE_HEAD and one space of padding: seven full label names fit in 80 columns.
             matrix = Table(title="Confusion (rows = human, columns = judge)", title_justify="left",
                            box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
@@ -129,6 +120,17 @@ class StatsScreen(Screen[None]):
             for label, row in zip(s["labels"], s["confusion"], strict=False):
                 matrix.add_row(label.replace("_", "-"), *map(str, row))
             yield Static(matrix, id="stats-confusion")
+            for title, key, first in (("Per reviewer", "by_reviewer", "reviewer"),
+                                      ("Per review reason", "by_reason", "reason")):
+                table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
+                              pad_edge=False)
+                for column in (first, "reviews", "agreement", "κ"):
+                    table.add_column(column, no_wrap=True, justify="left" if column == first else "right")
+                for g in s.get(key, []):
+                    table.add_row(g["name"], str(g["n"]), _share(g["agreement"]),
+                                  _kappa(g["kappa"], g["kappa_undefined"]))
+                yield Static(table, id=f"stats-{key.replace('_', '-')}")
+            yield Static(Text("\n".join(rates)), id="stats-rates")
         yield KeyBar([*STATS_BINDINGS, *self.app.BINDINGS], ("stats.back", *APP_IDS))  # type: ignore[list-item]
 
 

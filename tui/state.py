@@ -9,6 +9,7 @@ The session never calls a model: a due improvement round is recorded for `overse
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from collections.abc import Callable
@@ -275,10 +276,8 @@ class ReviewSession:
     def _deliver(self, done: Callable[[Any], None], result: Any) -> None:
         """On the writer thread: hand the result to the UI thread. When the app has already gone (it exited
         without `q`), the write is committed all the same; only the report is dropped."""
-        try:
+        with contextlib.suppress(RuntimeError):
             self.call_in_ui(done, result)
-        except RuntimeError:
-            pass
 
     def close(self) -> None:
         """Commit every queued write and stop the writer (the CLI calls this after the app, however it ended)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tui_helpers import cli, judge, screen_text, settings
 
 from overseer.memory.store import EdgeCaseStore
@@ -75,7 +77,8 @@ async def test_blind_mode_hides_verdicts_until_labelled(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_reviews_trigger_an_improvement_round_and_the_app_reports_it(tmp_path: Path) -> None:
+async def test_reviews_trigger_an_improvement_round_and_the_app_reports_it(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     # 400 samples: the gate spends alpha over its looks (an exact sign test), so the validation split must hold
     # enough fixed traps for one real gain to be significant at the first look.
     workspace, run_id = await asyncio.to_thread(judge, tmp_path, n=400, backend="scripted:rules", trap_every=4)
@@ -83,6 +86,13 @@ async def test_reviews_trigger_an_improvement_round_and_the_app_reports_it(tmp_p
     conf = settings(workspace, backend="scripted:rules", reflection_backend="scripted:reflect=fix_finance",
                     learn_every=3)
     app = ReviewApp(ReviewSession(store, conf, run_id=run_id, with_memory=False))
+
+    def no_model_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the review app built a model provider in its own process")
+
+    # Issue 13.8: the app never calls a model; the round runs in a background `overseer improve` process.
+    monkeypatch.setattr("overseer.providers.make_provider", no_model_here)
+    monkeypatch.setattr("overseer.optimize.learner.make_provider", no_model_here)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
         for _ in range(3):
@@ -94,4 +104,6 @@ async def test_reviews_trigger_an_improvement_round_and_the_app_reports_it(tmp_p
         await pilot.pause()
     assert len(app.improvements) == 1 and "accepted" in app.improvements[0], app.improvements
     assert store.count_rounds() == 1
+    [request] = store.improvement_requests()  # the due round was recorded, then run and its outcome kept
+    assert request.status == "done" and request.reviews == 3 and request.outcome == app.improvements[0]
     store.close()
