@@ -95,6 +95,9 @@ def clip(text: str, width: int) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
 
 
+WINDOW_BEFORE = 50  # rows kept above the cursor in the queue table
+
+
 class QueueScreen(Screen[None]):
     BINDINGS = [*QUEUE_BINDINGS]
     FOOTER = ("app.quit", "app.help", "queue.open", "queue.search", "queue.reason", "app.stats", "app.versions",
@@ -103,31 +106,39 @@ class QueueScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="counts", classes="header")
         yield DataTable(id="queue", cursor_type="row")
+        self._first = self._loaded = 0  # the table's first row is queue item `_first`
+        self._width = 0
         yield KeyBar([*QUEUE_BINDINGS, *APP_BINDINGS], self.FOOTER)
 
     def on_mount(self) -> None:
+        self._width = self.size.width
         self.reload()
 
     def on_screen_resume(self) -> None:
         self.reload()  # back from an item: statuses, counts and the cursor moved
 
     def on_resize(self) -> None:
-        self.reload()  # the preview column takes what the others leave
+        if self.size.width != self._width:  # the preview column takes what the others leave
+            self._width = self.size.width
+            self.reload()
 
     def reload(self) -> None:
-        """Show the rows up to one page past the cursor; more are added as the cursor nears the end."""
+        """Show a window of rows: a few before the cursor and one page after it (the table holds the window, not
+        the whole queue: resuming at item 5,000 of 10,000 must not build 5,000 rows). Moving past either end of
+        the window reloads it around the cursor."""
         s = self.app.session  # type: ignore[attr-defined]
         self.query_one("#counts", Static).update(header_text(s))
         table = self.query_one("#queue", DataTable)
         table.clear(columns=True)
-        rows = s.rows(0, s.cursor + s.page_size)
+        self._first = max(0, s.cursor - WINDOW_BEFORE)
+        rows = s.rows(self._first, s.cursor - self._first + s.page_size)
         self._widths = self._column_widths(rows)
         for name, width in zip(("status", "reason", "id", "judges", "human", "preview"), self._widths, strict=True):
             table.add_column(name, width=width)
-        self._loaded = 0
+        self._loaded = self._first
         self._extend(s.cursor + s.page_size)
         if s.total:
-            table.move_cursor(row=s.cursor)
+            table.move_cursor(row=s.cursor - self._first)
 
     def _column_widths(self, rows: list[Any]) -> list[int]:
         s = self.app.session  # type: ignore[attr-defined]
@@ -167,13 +178,21 @@ class QueueScreen(Screen[None]):
             table.add_row(s.status_of(row), self._reason(row), short_id(row.sample_id, width[2]),
                           self._judges(row)[:width[3]], row.human_label or "", Text(clip(row.preview, width[5])),
                           key=str(row.index))
-        self._loaded = table.row_count
+        self._loaded = self._first + table.row_count
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         s = self.app.session  # type: ignore[attr-defined]
-        if event.cursor_row >= self._loaded - 5 and self._loaded < s.total:
+        if event.row_key.value is None:
+            return
+        # The row key is the queue index: right even for a message a reload posted before it cleared the table
+        # (messages arrive in order, so the reload's own cursor move comes last).
+        index = int(event.row_key.value)
+        table = self.query_one("#queue", DataTable)
+        if index >= self._loaded - 5 and self._loaded < s.total:
             self._extend(self._loaded + s.page_size)
-        s.goto(event.cursor_row)
+        s.goto(index)
+        if table.cursor_row == 0 and self._first > 0 and index == self._first:
+            self.call_after_refresh(self.reload)  # at the top of the window: earlier rows around the cursor
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -186,6 +205,10 @@ class QueueScreen(Screen[None]):
 
     def action_move(self, delta: int) -> None:
         table = self.query_one("#queue", DataTable)
+        if table.cursor_row + delta < 0 and self._first == 0 or self._first + table.cursor_row + delta >= \
+                self.app.session.total:  # type: ignore[attr-defined]
+            self.notify("first item of the queue" if delta < 0 else "last item of the queue", markup=False)
+            return
         table.move_cursor(row=table.cursor_row + delta)
 
     def _refilter(self, **changes: Any) -> None:
@@ -407,6 +430,8 @@ class ReviewApp(App[None]):
             self.run_worker(self._resync_memory, thread=True, group="memory", exit_on_error=False)
         self.push_screen(QueueScreen())  # the cursor is on the next pending item: enter resumes there
         self._resume_rounds()
+        # The stats screen's slow half (every result of the runs in scope), ready before the reviewer asks.
+        self.run_worker(self.session.run_stats, thread=True, group="stats", exit_on_error=False)
 
     # --- the run store: written by the session's writer thread ----------------------------------------------
     def _store_locked(self, pending: int) -> None:
@@ -567,7 +592,7 @@ class ReviewApp(App[None]):
         self.push_screen(HelpScreen(help_groups(groups)))
 
     def action_stats(self) -> None:
-        self.push_screen(StatsScreen(self.session.stats()))
+        self.push_screen(StatsScreen(self.session.review_stats(), self.session.run_stats))
 
     def action_versions(self) -> None:
         self.push_screen(VersionsScreen(VersionsModel(PromptStore(self.session.settings.workspace),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich import box
@@ -90,27 +91,20 @@ STATS_BINDINGS = [Binding("escape", "app.pop_screen", "Back", key_display="esc",
 
 
 class StatsScreen(Screen[None]):
+    """Opens at once with the review numbers; the EM rates (every result of the runs in scope) arrive from a
+    worker thread."""
+
     BINDINGS = [*STATS_BINDINGS]
 
-    def __init__(self, stats: dict[str, Any]) -> None:
+    def __init__(self, review: dict[str, Any], run: Callable[[], dict[str, Any]]) -> None:
         super().__init__()
-        self.stats = stats
+        self.review, self.run = review, run
 
     def compose(self) -> ComposeResult:
-        s = self.stats
-        lines = [f"Judge vs human: {s['n_reviews']} reviews, agreement {_share(s['agreement'])}, Cohen's κ "
-                 f"{_kappa(s['kappa'], s['kappa_undefined'])}"]
-        for name, key in (("EM rate (betley: refusals, coherence ≤ 50 excluded)", "em_rate_betley"),
-                          ("EM rate (all responses)", "em_rate_all"), ("EM rate (emergent only)",
-                                                                        "em_rate_emergent_only"),
-                          ("Incoherence rate", "incoherence")):
-            lines.append(f"{name}: {s[key]}")
-        lines.extend(s["em_notes"])
-        if s.get("scripted_verdicts"):
-            lines.append(synthetic_note(f"{s['scripted_verdicts']} of the judge verdicts in scope are"))
-        summary, rates = lines[:1], lines[1:]
+        s = self.review
         with VerticalScroll(id="stats"):
-            yield Static(Text("\n".join(summary)), id="stats-summary")
+            yield Static(Text(f"Judge vs human: {s['n_reviews']} reviews, agreement {_share(s['agreement'])}, "
+                              f"Cohen's κ {_kappa(s['kappa'], s['kappa_undefined'])}"), id="stats-summary")
             # box.SIMPLE_HEAD and one space of padding: seven full label names fit in 80 columns.
             matrix = Table(title="Confusion (rows = human, columns = judge)", title_justify="left",
                            box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
@@ -130,8 +124,34 @@ class StatsScreen(Screen[None]):
                     table.add_row(g["name"], str(g["n"]), _share(g["agreement"]),
                                   _kappa(g["kappa"], g["kappa_undefined"]))
                 yield Static(table, id=f"stats-{key.replace('_', '-')}")
-            yield Static(Text("\n".join(rates)), id="stats-rates")
+            yield Static(Text("EM rates of the runs in scope: computing…", style="italic"), id="stats-rates")
         yield KeyBar([*STATS_BINDINGS, *self.app.BINDINGS], ("stats.back", *APP_IDS))  # type: ignore[list-item]
+
+    def on_mount(self) -> None:
+        self.run_worker(self._compute_rates, thread=True, group="stats", exit_on_error=False)
+
+    def _compute_rates(self) -> None:
+        try:
+            text = rates_text(self.run())
+        except Exception as exc:  # the review numbers above stay useful; say why the rates are missing
+            text = Text(f"EM rates unavailable: {exc}")
+        self.app.call_from_thread(self._show_rates, text)
+
+    def _show_rates(self, text: Text) -> None:
+        if self.is_attached:  # the reviewer may have left the screen meanwhile
+            self.query_one("#stats-rates", Static).update(text)
+
+
+def rates_text(s: dict[str, Any]) -> Text:
+    lines = []
+    for name, key in (("EM rate (betley: refusals, coherence ≤ 50 excluded)", "em_rate_betley"),
+                      ("EM rate (all responses)", "em_rate_all"), ("EM rate (emergent only)", "em_rate_emergent_only"),
+                      ("Incoherence rate", "incoherence")):
+        lines.append(f"{name}: {s[key]}")
+    lines.extend(s["em_notes"])
+    if s.get("scripted_verdicts"):
+        lines.append(synthetic_note(f"{s['scripted_verdicts']} of the judge verdicts in scope are"))
+    return Text("\n".join(lines))
 
 
 VERSIONS_BINDINGS = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -101,6 +102,8 @@ class ReviewSession:
         self.last_saved: str | None = None  # the last committed decision, for the header
         self.writer: StoreWriter | None = None  # the app's writer thread; None = write synchronously
         self.call_in_ui: Callable[..., Any] = lambda fn, *args: fn(*args)
+        self._run_stats: dict[str | None, dict[str, Any]] = {}  # judged results do not change during a review
+        self._stats_lock = threading.Lock()
         self._specs: dict[str, Spec] = {}
         self._embedder: Any = None
         self._last_trigger = store.count_reviews()
@@ -426,9 +429,28 @@ class ReviewSession:
         return False
 
     def stats(self) -> dict[str, Any]:
-        from overseer.tui.stats import session_stats
+        return {**self.review_stats(), **self.run_stats()}
 
-        return session_stats(self.store, self._scope_reviews(), self.filter.run_id)
+    def review_stats(self) -> dict[str, Any]:
+        """Judge vs human so far: quick (the reviews in scope), computed on every open."""
+        from overseer.tui.stats import review_stats
+
+        return review_stats(self.store, self.filter.run_id)
+
+    def run_stats(self) -> dict[str, Any]:
+        """EM rates of the runs in scope: reads every result, so computed once per session and scope, on its own
+        connection (any thread may call this: the app calls it from a worker)."""
+        from overseer.tui.stats import run_stats
+
+        run_id = self.filter.run_id
+        with self._stats_lock:
+            if run_id not in self._run_stats:
+                store = RunStore(self.store.path)
+                try:
+                    self._run_stats[run_id] = run_stats(store, run_id)
+                finally:
+                    store.close()
+            return self._run_stats[run_id]
 
 
 def _user() -> str:

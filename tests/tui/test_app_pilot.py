@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from tui_helpers import cli, judge, screen_text, settings
 
 from overseer.memory.store import EdgeCaseStore
