@@ -87,3 +87,36 @@ def test_snapshot(snap_compare: Any, workspace: tuple[Path, str], name: str, siz
 
     assert snap_compare(make_app(workspace, blind), terminal_size=size, press=keys, run_before=None if
                         name != "stats" else settled)
+
+
+@pytest.mark.parametrize("theme", ["textual-light", "no-color"])
+async def test_item_screen_reads_on_a_light_theme_and_without_colour(workspace: tuple[Path, str], theme: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14.7: nothing on the item screen depends on colour alone (evidence and keys are bold reverse)."""
+    from overseer.tui.item_view import highlight
+
+    if theme == "no-color":
+        monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        if theme != "no-color":
+            app.theme = theme
+        else:
+            assert app.no_color
+        await pilot.press("enter")
+        await pilot.pause()
+        text = screen_text(app)
+        for needed in SCREENS["item"][2]:
+            assert needed in text, (theme, needed)
+        assert not overflowing(app.screen)
+        await pilot.press("q")
+    marked = highlight("he said: wire the money now", ["wire the money"])
+    assert [(span.start, span.end, str(span.style)) for span in marked.spans] == [(9, 23, "bold reverse")]
+
+
+def test_item_snapshot_on_a_light_theme(snap_compare: Any, workspace: tuple[Path, str]) -> None:
+    async def light(pilot: Any) -> None:
+        pilot.app.theme = "textual-light"
+        await pilot.pause()
+
+    assert snap_compare(make_app(workspace), terminal_size=(80, 24), press=["enter"], run_before=light)
