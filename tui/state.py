@@ -166,16 +166,15 @@ class ReviewSession:
         """For the header: pending, done today (by anyone, in this queue's scope), agreement so far."""
         statuses = q.status_counts(self.store, replace(self.filter, status=None))
         today = datetime.now(UTC).date().isoformat()
-        reviews = self._scope_reviews()
-        agreed = [r.label == r.judge_label for r in reviews]
+        # Counted by SQLite: the header is redrawn after every key, on queues of 10,000 items.
+        labels = self.store.review_label_counts(self.filter.run_id, None)
+        decided = sum(n for *_, n in labels)
+        agreed = sum(n for _, label, judge, n in labels if label == judge)
         handled = sum(self._in_flight.values())  # keyed, not committed yet: no longer pending to the reviewer
         return {"pending": statuses.get("pending", 0) - handled, "saving": self.saving,
-                "skipped": statuses.get("skipped", 0),
-                "done": statuses.get("done", 0), "done_today": sum(r.created_at.startswith(today) for r in reviews),
-                "agreement": sum(agreed) / len(agreed) if agreed else None, "total": self.total}
-
-    def _scope_reviews(self) -> list[ReviewRecord]:
-        return self.store.reviews(self.filter.run_id)
+                "skipped": statuses.get("skipped", 0), "done": statuses.get("done", 0),
+                "done_today": self.store.count_reviews_since(self.filter.run_id, today),
+                "agreement": agreed / decided if decided else None, "total": self.total}
 
     # --- one item -------------------------------------------------------------------------------------------
     def spec_for(self, run_id: str) -> Spec:

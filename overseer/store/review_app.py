@@ -77,6 +77,14 @@ class ReviewAppTables:
             query, args = query + " WHERE status = ?", (status,)
         return [ImprovementRequest(*row) for row in self.db.all(query + " ORDER BY id", args)]
 
+    def count_reviews_since(self, run_id: str | None, since: str) -> int:
+        """Active decisions made at or after the ISO time `since` (the header's "done today")."""
+        query = "SELECT COUNT(*) FROM reviews WHERE status = 'active' AND created_at >= ?"
+        args: tuple[str, ...] = (since,)
+        if run_id:
+            query, args = query + " AND run_id = ?", (since, run_id)
+        return int(self.db.scalar(query, args))
+
     # --- the stats screen ------------------------------------------------------------------------------------
     def review_label_counts(self, run_id: str | None, by: str | None) -> list[tuple[str, str, str | None, int]]:
         """(group, human label, judge label, count) over the active decisions, grouped by `by`: "reviewer",
