@@ -19,7 +19,6 @@ from textual.widgets import DataTable, Static
 
 from overseer.errors import OverseerError
 from overseer.prompt_store import PromptStore
-from overseer.run_config import spec_path
 from overseer.tui import improvements
 from overseer.tui.item_view import clauses_text, highlight, meta_text, shown_reasons, similar_text, verdicts_view
 from overseer.tui.keys import KeyBar, help_groups
@@ -476,26 +475,22 @@ class ReviewApp(App[None]):
     def request_improvement(self) -> None:
         s = self.session
         reviews = s.store.count_reviews()
-        run_id = s.filter.run_id or (s.current.run_id if s.current else None)
-        spec = spec_path(s.store.get_run(run_id).config) if run_id else None
 
         def recorded(request_id: Any) -> None:
             if isinstance(request_id, Exception):
                 self.notify(f"could not record the improvement round: {request_id}", severity="error", markup=False)
                 return
             try:
-                round_ = improvements.start(s.settings, request_id, spec=spec, seed=reviews)
-            except OSError as exc:
-                self._round_finished(improvements.Round(request_id, s.settings.workspace), "failed",
-                                     f"improvement round not started: {exc}; run `overseer improve` yourself")
+                round_ = s.start_improvement(request_id, reviews)
+            except (OSError, OverseerError) as exc:
+                self.notify(f"improvement round not started: {exc}; run `overseer improve` yourself",
+                            severity="error", markup=False)
                 return
-            s.write(lambda store: store.update_improvement(request_id, "running", pid=round_.pid,
-                                                           log_path=str(round_.log_path)))
             self.notify(f"improvement round started in the background (`overseer improve`, pid {round_.pid})",
                         markup=False)
             self._watch(round_)
 
-        s.write(lambda store: store.request_improvement(reviews), lambda result: recorded(result))
+        s.write(lambda store: store.request_improvement(reviews), recorded)
 
     def _resume_rounds(self) -> None:
         """Rounds an earlier session started: watch those still running, report those that ended meanwhile."""
@@ -509,14 +504,13 @@ class ReviewApp(App[None]):
         def wait() -> None:
             code = improvements.wait(round_, self._quitting.is_set)
             if code is not None:
-                status, message = improvements.outcome(round_, code)
-                self.call_from_thread(self._round_finished, round_, status, message)
+                self.call_from_thread(self._round_finished, round_, code)
 
         self.run_worker(wait, thread=True, group="improve", exit_on_error=False)
 
-    def _round_finished(self, round_: improvements.Round, status: str, message: str) -> None:
+    def _round_finished(self, round_: improvements.Round, code: int) -> None:
+        status, message = self.session.finish_improvement(round_, code)
         self.improvements.append(message)
-        self.session.write(lambda store: store.update_improvement(round_.request_id, status, outcome=message))
         self.notify(message, title="improvement", timeout=15, markup=False,
                     severity="error" if status == "failed" else "information")
 

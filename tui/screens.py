@@ -103,8 +103,7 @@ class StatsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         s = self.review
         with VerticalScroll(id="stats"):
-            yield Static(Text(f"Judge vs human: {s['n_reviews']} reviews, agreement {_share(s['agreement'])}, "
-                              f"Cohen's κ {_kappa(s['kappa'], s['kappa_undefined'])}"), id="stats-summary")
+            yield Static(self._summary(), id="stats-summary")
             # box.SIMPLE_HEAD and one space of padding: seven full label names fit in 80 columns.
             matrix = Table(title="Confusion (rows = human, columns = judge)", title_justify="left",
                            box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
@@ -127,19 +126,29 @@ class StatsScreen(Screen[None]):
             yield Static(Text("EM rates of the runs in scope: computing…", style="italic"), id="stats-rates")
         yield KeyBar([*STATS_BINDINGS, *self.app.BINDINGS], ("stats.back", *APP_IDS))  # type: ignore[list-item]
 
+    def _summary(self, scripted: int = 0) -> Text:
+        s = self.review
+        text = Text(f"Judge vs human: {s['n_reviews']} reviews, agreement {_share(s['agreement'])}, Cohen's κ "
+                    f"{_kappa(s['kappa'], s['kappa_undefined'])}")
+        if scripted:  # next to the κ it qualifies
+            text.append("\n" + synthetic_note(f"{scripted} of the judge verdicts in scope are"))
+        return text
+
     def on_mount(self) -> None:
         self.run_worker(self._compute_rates, thread=True, group="stats", exit_on_error=False)
 
     def _compute_rates(self) -> None:
         try:
-            text = rates_text(self.run())
+            run = self.run()
         except Exception as exc:  # the review numbers above stay useful; say why the rates are missing
-            text = Text(f"EM rates unavailable: {exc}")
-        self.app.call_from_thread(self._show_rates, text)
+            self.app.call_from_thread(self._show_rates, Text(f"EM rates unavailable: {exc}"), 0)
+            return
+        self.app.call_from_thread(self._show_rates, rates_text(run), run.get("scripted_verdicts") or 0)
 
-    def _show_rates(self, text: Text) -> None:
+    def _show_rates(self, text: Text, scripted: int) -> None:
         if self.is_attached:  # the reviewer may have left the screen meanwhile
             self.query_one("#stats-rates", Static).update(text)
+            self.query_one("#stats-summary", Static).update(self._summary(scripted))
 
 
 def rates_text(s: dict[str, Any]) -> Text:
@@ -149,8 +158,6 @@ def rates_text(s: dict[str, Any]) -> Text:
                       ("Incoherence rate", "incoherence")):
         lines.append(f"{name}: {s[key]}")
     lines.extend(s["em_notes"])
-    if s.get("scripted_verdicts"):
-        lines.append(synthetic_note(f"{s['scripted_verdicts']} of the judge verdicts in scope are"))
     return Text("\n".join(lines))
 
 

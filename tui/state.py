@@ -24,6 +24,7 @@ from overseer.run_config import spec_path
 from overseer.spec import load_spec
 from overseer.store.review_app import Draft
 from overseer.store.runs import ReviewRecord, RunStore
+from overseer.tui import improvements
 from overseer.tui import queue as q
 from overseer.tui.memory_writes import MemoryWrites, review_case
 from overseer.tui.queue import QueueFilter, QueueRow
@@ -426,6 +427,35 @@ class ReviewSession:
             self._last_trigger = total
             return True
         return False
+
+    def start_improvement(self, request_id: int, reviews: int) -> improvements.Round:
+        """Start the recorded round `request_id` as a background `overseer improve` with this session's
+        settings and the spec of the run in scope; the request is marked running."""
+        run_id = self.filter.run_id or (self.current.run_id if self.current else None)
+        spec = spec_path(self.store.get_run(run_id).config) if run_id else None
+        round_ = improvements.start(self.settings, request_id, spec=spec, seed=reviews)
+        self.write(lambda store: store.update_improvement(request_id, "running", pid=round_.pid,
+                                                          log_path=str(round_.log_path)))
+        return round_
+
+    def finish_improvement(self, round_: improvements.Round, code: int) -> tuple[str, str]:
+        status, message = improvements.outcome(round_, code)
+        self.write(lambda store: store.update_improvement(round_.request_id, status, outcome=message))
+        return status, message
+
+    async def improve(self) -> str:
+        """One round now, run as the app runs a due one (recorded, then `overseer improve` in its own process),
+        waiting for its outcome line: the session itself never calls a model."""
+        import asyncio
+
+        reviews = self.store.count_reviews()
+        box: list[int] = []
+        self.write(lambda store: store.request_improvement(reviews), box.append)
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.drain)
+        round_ = self.start_improvement(box[0], reviews)
+        code = await asyncio.to_thread(improvements.wait, round_, lambda: False)
+        return self.finish_improvement(round_, code if code is not None else 1)[1]
 
     def stats(self) -> dict[str, Any]:
         return {**self.review_stats(), **self.run_stats()}
