@@ -94,7 +94,10 @@ def clip(text: str, width: int) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
 
 
-WINDOW_BEFORE = 50  # rows kept above the cursor in the queue table
+# The queue table holds a window: rows above the cursor, and rows below it (more are added as the cursor nears
+# the end). A DataTable measures every row it holds, so the window is a few screens, not the whole queue.
+WINDOW_BEFORE = 30
+WINDOW_AFTER = 100
 
 
 class QueueScreen(Screen[None]):
@@ -111,10 +114,9 @@ class QueueScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._width = self.size.width
-        self.reload()
 
     def on_screen_resume(self) -> None:
-        self.reload()  # back from an item: statuses, counts and the cursor moved
+        self.reload()  # shown first, or back from an item: statuses, counts and the cursor moved
 
     def on_resize(self) -> None:
         if self.size.width != self._width:  # the preview column takes what the others leave
@@ -130,12 +132,12 @@ class QueueScreen(Screen[None]):
         table = self.query_one("#queue", DataTable)
         table.clear(columns=True)
         self._first = max(0, s.cursor - WINDOW_BEFORE)
-        rows = s.rows(self._first, s.cursor - self._first + s.page_size)
+        rows = s.rows(self._first, s.cursor - self._first + WINDOW_AFTER)
         self._widths = self._column_widths(rows)
         for name, width in zip(("status", "reason", "id", "judges", "human", "preview"), self._widths, strict=True):
             table.add_column(name, width=width)
         self._loaded = self._first
-        self._extend(s.cursor + s.page_size)
+        self._extend(s.cursor + WINDOW_AFTER)
         if s.total:
             table.move_cursor(row=s.cursor - self._first)
 
@@ -188,7 +190,7 @@ class QueueScreen(Screen[None]):
         index = int(event.row_key.value)
         table = self.query_one("#queue", DataTable)
         if index >= self._loaded - 5 and self._loaded < s.total:
-            self._extend(self._loaded + s.page_size)
+            self._extend(self._loaded + WINDOW_AFTER)
         s.goto(index)
         if table.cursor_row == 0 and self._first > 0 and index == self._first:
             self.call_after_refresh(self.reload)  # at the top of the window: earlier rows around the cursor
