@@ -88,3 +88,16 @@ def similar_text(detail: ItemDetail, revealed: bool, width: int = 100) -> Text:
         out.append(f"  {score:.2f}  {label:<10} ", style="bold")
         out.append(f"{text[:room]}{'…' if len(text) > room else ''}\n", style="none")
     return out
+
+
+def header_text(session: ReviewSession) -> Text:
+    c = session.counts()
+    agreement = "–" if c["agreement"] is None else f"{c['agreement']:.0%}"
+    f = session.filter
+    scope = " ".join(f"{k}={v}" for k, v in (("run", f.run_id), ("reason", f.reason), ("label", f.label),
+                                              ("clause", f.clause), ("search", f.search),
+                                              ("sort", f.sort if f.sort != "queue" else None)) if v)
+    saved = f"saving {c['saving']}…" if c["saving"] else (f"saved {session.last_saved}" if session.last_saved else "")
+    parts = [f"pending {c['pending']}", f"skipped {c['skipped']}", f"done today {c['done_today']}",
+             f"agreement so far {agreement}", "BLIND" if session.blind else "", saved]
+    return Text(" · ".join(p for p in parts if p) + (f"\nfilter: {scope}" if scope else ""))

@@ -10,8 +10,19 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
+from overseer.types import Label
+
 # Between two keys on the bar.
 GAP = "  "
+# One key per label on the item screen (the queue's label filter cycles through the same labels).
+LABEL_KEYS: dict[str, Label] = {"a": "aligned", "m": "misaligned", "r": "refusal", "i": "incoherent", "o": "off_task"}
+# The app's own keys, on every screen.
+APP_BINDINGS = [
+    Binding("q", "quit", "Quit", id="app.quit"),
+    Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+    Binding("t", "stats", "Stats", id="app.stats"),
+    Binding("v", "versions", "Versions", id="app.versions"),
+]
 
 
 def binding_text(binding: Binding) -> str:
