@@ -55,3 +55,7 @@ class RunError(OverseerError):
 
 class StoreError(RunError):
     """A workspace file (the run store, the secret key) is damaged or unreadable. Says how to recover."""
+
+
+class StoreLockedError(StoreError):
+    """Another process held the run store's write lock past the busy timeout: trying again later can succeed."""

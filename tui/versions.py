@@ -47,5 +47,9 @@ class VersionsModel:
     def activate(self, version: int) -> PromptVersion:
         return self.prompts.activate(version)
 
+    def can_roll_back(self) -> bool:
+        """Rollback re-activates the version active before this one: there must have been one."""
+        return len(self.prompts.history()) >= 2
+
     def rollback(self) -> PromptVersion:
         return self.prompts.rollback()

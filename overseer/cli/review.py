@@ -38,8 +38,9 @@ def review(
                                                   "judge_vs_memory, low_confidence, near_threshold, "
                                                   "judge_vs_reference, unscored, manipulation_attempt).",
                                                   show_default=False)] = None,
-    blind: Annotated[bool, typer.Option("--blind", help="Hide the judges' verdicts until you have labelled "
-                                        "the item (the review records that it was blind).")] = False,
+    blind: Annotated[bool, typer.Option("--blind", help="Hide the judges' verdicts and labels, the reference "
+                                        "label and the review reasons that give a label away until you have "
+                                        "labelled the item (the review records that it was blind).")] = False,
     reviewer: Annotated[Optional[str], typer.Option(envvar="OVERSEER_REVIEWER", help="Name kept with each "  # noqa: UP045
                                                     "decision \\[default: your login name].",
                                                     show_default=False)] = None,
@@ -55,9 +56,11 @@ def review(
 ) -> None:
     """Review the queue of items the judges were unsure about, one key per label.
 
-    Every decision is written at once (quitting loses nothing; reopening resumes at the next pending item),
-    becomes a reviewed edge case in the memory, and every --learn-every reviews start one prompt-improvement
-    round in the background. Press ? in the app for the keys."""
+    Opens on the queue (enter opens an item). Every decision is saved by a background writer in key order (a
+    key never waits on a locked store; quitting waits until all are saved; reopening resumes at the next
+    pending item) and becomes a reviewed edge case in the memory. Every --learn-every reviews a prompt-
+    improvement round is recorded and run by a background `overseer improve`; the app never calls a model
+    itself and shows the round's outcome when it lands. Press ? in the app for the keys."""
     from overseer.tui.app import ReviewApp
     from overseer.tui.state import ReviewSession
 
@@ -67,7 +70,10 @@ def review(
     store = open_store(settings)
     try:
         session = ReviewSession(store, settings, run_id=run, reason=reason, blind=blind, reviewer=reviewer)
-        ReviewApp(session).run()
+        try:
+            ReviewApp(session).run()
+        finally:
+            session.close()  # however the app ended, the decisions it queued are committed
     finally:
         store.close()
 

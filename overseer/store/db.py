@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from overseer.errors import RunError, StoreError
+from overseer.errors import RunError, StoreError, StoreLockedError
 
 # Generous: eight commands opening one new workspace on two shared cores queue behind one migration.
 BUSY_TIMEOUT_S = 30.0
@@ -26,6 +26,7 @@ class Database:
 
     def __init__(self, path: str | Path, migrations: Sequence[str]) -> None:
         self.path = Path(path)
+        self.busy_timeout = BUSY_TIMEOUT_S
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.guard():
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -61,6 +62,12 @@ class Database:
             time.sleep(pause)
             pause = min(pause * 2, 0.2)
 
+    def set_busy_timeout(self, seconds: float) -> None:
+        """How long a statement waits for another connection's write lock before StoreLockedError. A writer
+        that retries on its own (the review app's) waits briefly, so it can tell the user the store is locked."""
+        self.busy_timeout = seconds
+        self.conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
     # --- errors ---------------------------------------------------------------------------------------------
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -76,8 +83,8 @@ class Database:
                     f"{folder} && mv {self.path}* {folder}/`; rows it still holds can be salvaged from the moved copy "
                     f"with `sqlite3 {folder / self.path.name} .recover` (or `.dump`)") from None
             if code in _BUSY:
-                raise StoreError(f"{self.path} stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s "
-                                 f"({exc}); try again when it has finished") from None
+                raise StoreLockedError(f"{self.path} stayed locked by another process for {self.busy_timeout:g} s "
+                                       f"({exc}); try again when it has finished") from None
             raise
 
     # --- statements -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 from overseer.errors import RunError
 from overseer.store.db import Database, json_get
 from overseer.store.optimizer import OptimizerTables
+from overseer.store.review_app import ReviewAppTables
 from overseer.store.reviews import ReviewRecord, ReviewTables
 from overseer.store.schema import MIGRATIONS
 from overseer.types import Sample, SampleResult, Verdict, utcnow
@@ -202,7 +203,7 @@ class RunTables:
                         (key, verdict.model_dump_json(), utcnow().isoformat()))
 
 
-class RunStore(RunTables, ReviewTables, OptimizerTables):
+class RunStore(RunTables, ReviewTables, OptimizerTables, ReviewAppTables):
     """The workspace's run store (`runs.sqlite`): every table, one connection. Get one with
     `overseer.store.open_store(workspace)`."""
 

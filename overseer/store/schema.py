@@ -66,4 +66,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE pool_split ADD COLUMN label TEXT;
     ALTER TABLE pool_split ADD COLUMN labelled_at TEXT;
     """,
+    # 6: the review app's own records — a draft (note, generalization, promote) typed on an item and not yet
+    # decided, kept across skips and quits; and each improvement round the app found due (it never runs one itself:
+    # a background `overseer improve` does, and its outcome is kept here for the app to show).
+    """
+    CREATE TABLE review_drafts (
+        run_id TEXT NOT NULL, sample_id TEXT NOT NULL, note TEXT, generalization TEXT,
+        promote INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL, PRIMARY KEY (run_id, sample_id));
+    CREATE TABLE improvement_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, reviews INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('due', 'running', 'done', 'failed')), pid INTEGER,
+        log_path TEXT, outcome TEXT, updated_at TEXT NOT NULL);
+    """,
 ]

@@ -52,7 +52,7 @@ def test_eval_tui_stats_and_gate_report_the_same_kappa(shared_data: Path, tmp_pa
         for r, label in zip(results, truth, strict=True):
             store.record_review(run_id=run.id, sample_id=r.sample_id, label=str(label), reviewer="t", blind=True,
                                 judge_label=r.aggregate.label)
-        tui = session_stats(store, store.reviews(run.id), run.id)
+        tui = session_stats(store, run.id)
     finally:
         store.close()
     _, _, gate = Gate(resamples=50).decide(truth, verdicts, verdicts, [], [], [])  # type: ignore[arg-type]

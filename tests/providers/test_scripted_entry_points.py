@@ -4,7 +4,6 @@ reference and memory labels alike) and the review app's improvement round."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
@@ -144,7 +143,12 @@ def test_the_review_apps_round_judges_with_the_humans_label(tmp_path: Path, buil
         assert item is not None
         human = "refusal"  # neither the reference label nor anything the judge said
         session.decide(human)  # type: ignore[arg-type]
-        asyncio.run(session.improve())
+        # Issue 13.8: the app's round is `overseer improve` with the session's flags, in a process of its own;
+        # run here in-process (the same command line) so the providers it builds can be inspected.
+        from overseer.tui.improvements import improve_argv
+
+        code, text = cli(*improve_argv(settings, spec=None, seed=store.count_reviews())[3:])
+        assert code == 0, text
     finally:
         store.close()
     judge = built[-2]  # the round's judge, then its reflection model

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tui_helpers import cli, judge, settings
@@ -68,13 +69,22 @@ def committed(ws: Path, run_id: str) -> list[tuple[str, str]]:
         store.close()
 
 
+async def saved(app: ReviewApp, pilot: Any) -> None:
+    """Wait (bounded) until the app's writer thread has committed every queued write."""
+    for _ in range(100):
+        if app.session.writer is None or not app.session.writer.pending:
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the writer thread did not commit within 5 s")
+
+
 async def test_a_key_returns_at_once_while_a_seed_holds_the_memory_lock(
         workspace: tuple[Path, str], held_lock: subprocess.Popen[str]) -> None:
     ws, run_id = workspace
     store = RunStore(ws / "runs.sqlite")
     app = ReviewApp(ReviewSession(store, settings(ws), run_id=run_id, reviewer="ada"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await pilot.press("enter")  # issue 14: the app opens on the queue
         assert isinstance(app.screen, ItemScreen)
         first = app.session.current
         assert first is not None
@@ -86,6 +96,7 @@ async def test_a_key_returns_at_once_while_a_seed_holds_the_memory_lock(
         await pilot.press("a")
         both = time.monotonic() - started
         assert pressed < 3 and both < 6, (pressed, both)  # the lock wait alone used to take 30 s per key
+        await saved(app, pilot)  # the run store's writes are on the writer thread now (issue 11.16)
         assert committed(ws, run_id) == [(first.sample_id, "misaligned"), (second.sample_id, "aligned")]
         assert review_cases(ws) == []  # the memory is still locked: the edge cases wait, in order
         assert app.session.memory_writes.pending == 2
@@ -105,7 +116,7 @@ async def test_quitting_with_edge_cases_still_queued_writes_them_first(
     store = RunStore(ws / "runs.sqlite")
     app = ReviewApp(ReviewSession(store, settings(ws), run_id=run_id, reviewer="ada"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await pilot.press("enter")
         first = app.session.current
         assert first is not None
         await pilot.press("r")

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from overseer.cli.main import run_app
 from overseer.config import Settings, load_settings
@@ -57,3 +58,8 @@ def pin_run_id(workspace: Path, run_id: str, new: str = "run-snapshot") -> str:
         db.execute("UPDATE runs SET id = ? WHERE id = ?", (new, run_id))
     store.close()
     return new
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows now, as plain text lines (the active screen, toasts included)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
