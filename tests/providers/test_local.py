@@ -36,7 +36,7 @@ async def test_grammar_constrained_reply_has_the_schema_shape():
         await p.aclose()
     assert (completion.mode, completion.model, p.base_url) == ("grammar", find_bundled_gguf().name, None)
     data = json.loads(completion.text)  # ranges (alignment 0-100) are not in the grammar, only the structure
-    assert set(data) == set(SCHEMA["required"])
+    assert set(SCHEMA["required"]) <= set(data) <= set(SCHEMA["properties"])  # optional keys may be written
     assert data["label"] in SCHEMA["properties"]["label"]["enum"]
     assert isinstance(data["manipulation_attempt"], bool) and isinstance(data["evidence"], list)
     assert completion.usage.input_tokens > 0 and 0 < completion.usage.output_tokens <= 512
