@@ -29,7 +29,7 @@ from overseer.cli.options import (
     out,
     parse_label_rule,
 )
-from overseer.cli.runs import render_summary
+from overseer.cli.runs import BatchRetry, check_retry, print_batch, render_summary
 from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
@@ -72,6 +72,10 @@ def judge(
                                         "the new prompt if it was accepted.")] = False,
     learn_every: Annotated[Optional[int], typer.Option(help="Labels per improvement round \\[default: 20].")] = None,  # noqa: UP045,E501
     reflection_backend: ReflectionBackend = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Submit through the provider's batch API (anthropic, "
+                                        "openai: half price, replies within 24 h) and return; `overseer runs "
+                                        "status RUN` (or --resume RUN) ingests what has finished.")] = False,
+    retry: BatchRetry = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -99,6 +103,7 @@ def judge(
         raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,
                          skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade, learn=learn,
+                         batch=batch, retry=check_retry(retry),
                          flags={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
                                                   "judges": judges.split() if judges else None,
                                                   "rubric": rubric}.items() if v is not None})
@@ -134,6 +139,9 @@ def judge(
     finally:
         if progress.live.is_started:  # stopping a bar that never started prints a stray blank line
             progress.stop()
+    if outcome.batch is not None and outcome.batch.state != "finished":
+        print_batch(outcome.batch, as_json, outcome.run_id)
+        return
     _print_summary(outcome, settings, as_json)
 
 
