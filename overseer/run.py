@@ -301,6 +301,10 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
     if request.batch:
         if request.learn:
             raise ConfigError("--batch and --learn do not go together: a batch run's verdicts arrive hours later")
+        from overseer.batch.clients import check_batchable
+
+        for judge in judges.values():
+            check_batchable(judge.provider)  # before the run exists: a refused run leaves nothing to resume
         config["batch"] = {"retry": request.retry or "batch"}
     # A given -o is locked before the run exists, so a refused second writer leaves no run behind.
     output_file = OutputFile(request.output, "", fresh=True) if request.output else None

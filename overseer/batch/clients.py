@@ -44,13 +44,17 @@ class BatchClient(Protocol):
     def cancel(self, provider_id: str) -> None: ...
 
 
+def check_batchable(provider: Provider) -> None:
+    if provider.backend not in ("anthropic", "openai"):
+        raise ConfigError(f"--batch needs the anthropic or openai backend (their batch APIs); "
+                          f"{provider.backend!r} has none: judge without --batch")
+
+
 def client_for(provider: Provider, policy: RetryPolicy) -> BatchClient:
+    check_batchable(provider)
     if provider.backend == "anthropic":
         return AnthropicBatches(provider, policy)
-    if provider.backend == "openai":
-        return OpenAIBatches(provider, policy)
-    raise ConfigError(f"--batch needs the anthropic or openai backend (their batch APIs); {provider.backend!r} "
-                      "has none: judge without --batch")
+    return OpenAIBatches(provider, policy)
 
 
 class _Calls:

@@ -99,6 +99,8 @@ def judge(
                              reflection_backend=reflection_backend, max_clauses=max_clauses)
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=parse_label_rule(label_rule))
+    if retry is not None and not (batch or resume):
+        raise OverseerError("--retry applies to batch runs: add --batch (or --resume a batch run)")
     if cascade is not None and not 0.5 <= cascade <= 1.0:
         raise OverseerError(f"--cascade is a confidence between 0.5 and 1, not {cascade}")
     request = JobRequest(input_path=input, fields=fields, output=output, spec=spec, resume=resume, limit=limit,

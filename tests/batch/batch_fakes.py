@@ -63,6 +63,11 @@ class FakeBatchAPI:
         self.batches: dict[str, FakeBatch] = {}
         self.files: dict[str, bytes] = {}
         self.submitted: Counter[str] = Counter()
+        self.interactive: list[dict[str, Any]] = []  # bodies of POST /v1/messages and /v1/chat/completions
+        # Cleared by a test to hold every create() reply after the batch exists: the client is then killed in
+        # the window between the provider creating a batch and the run store recording its id.
+        self.create_gate = threading.Event()
+        self.create_gate.set()
         self.calls: list[tuple[str, str]] = []  # (method, path)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -97,6 +102,8 @@ class FakeBatchAPI:
         with self._lock:
             self.calls.append((method, path))
             status, payload = self._route(method, path, raw, h.headers.get("Content-Type", ""))
+        if method == "POST" and path in ("/v1/messages/batches", "/v1/batches"):
+            self.create_gate.wait()
         if isinstance(payload, bytes):
             h.send_response(status)
             h.send_header("Content-Type", "application/binary")
@@ -108,6 +115,12 @@ class FakeBatchAPI:
 
     def _route(self, method: str, path: str, raw: bytes, content_type: str) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
+        if method == "POST" and path in ("/v1/messages", "/v1/chat/completions"):  # interactive calls
+            body = json.loads(raw)
+            self.interactive.append(body)
+            item = Item("interactive", body, None, False)
+            text = self.reply(item)
+            return 200, anthropic_message(item, text) if path == "/v1/messages" else chat_completion(text)
         if parts[:3] == ["v1", "messages", "batches"]:
             rest = parts[3:]
             if method == "POST" and not rest:
@@ -279,3 +292,36 @@ def chat_completion(text: str) -> dict[str, Any]:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
                          "logprobs": None}],
             "usage": {"prompt_tokens": USAGE_IN, "completion_tokens": USAGE_OUT, "total_tokens": USAGE_IN + USAGE_OUT}}
+
+
+# --- running the CLI --------------------------------------------------------------------------------------------
+def write_samples(path: Any, n: int) -> Any:
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"s{i:05d}", "prompt": f"question {i}",
+                                "response": f"A plain answer, reference SID{i:05d} for the record."}) + "\n")
+    return path
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """The real CLI in-process; returns (exit code, stdout + stderr)."""
+    import contextlib
+    import io
+
+    from overseer.cli.main import run_app
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        code = run_app(list(args))
+    return code, buffer.getvalue()
+
+
+def backend_args(api: str, fake: FakeBatchAPI) -> list[str]:
+    """The judge flags for `api` against the fake (keys and the Anthropic URL come from env())."""
+    if api == "anthropic":
+        return ["--backend", "anthropic", "--model", "claude-sonnet-4-6"]
+    return ["--backend", "openai", "--model", "gpt-4o-mini", "--base-url", f"{fake.url}/v1"]
+
+
+def env_for(fake: FakeBatchAPI) -> dict[str, str]:
+    return {"ANTHROPIC_API_KEY": "sk-ant-fake", "ANTHROPIC_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-fake"}
