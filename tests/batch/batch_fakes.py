@@ -208,8 +208,9 @@ class FakeBatchAPI:
 
     def _upload(self, raw: bytes, content_type: str) -> dict[str, Any]:
         message = email.parser.BytesParser().parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
-        fields = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-                  for part in message.get_payload()}
+        parts: list[Any] = message.get_payload()  # type: ignore[assignment]  # multipart: a list of parts
+        fields: dict[str, bytes] = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+                                    for part in parts}
         assert fields["purpose"] == b"batch", fields.get("purpose")
         file_id = self._store_file(fields["file"].decode())
         return {"id": file_id, "object": "file", "bytes": len(fields["file"]), "created_at": int(time.time()),
