@@ -68,6 +68,7 @@ class FakeBatchAPI:
         # the window between the provider creating a batch and the run store recording its id.
         self.create_gate = threading.Event()
         self.create_gate.set()
+        self.drop_creates = 0  # this many create() calls are dropped unanswered, before any batch exists
         self.calls: list[tuple[str, str]] = []  # (method, path)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -99,6 +100,11 @@ class FakeBatchAPI:
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         path = h.path.split("?")[0]
+        if method == "POST" and path in ("/v1/messages/batches", "/v1/batches") and self.drop_creates > 0:
+            self.drop_creates -= 1
+            h.close_connection = True
+            h.connection.close()
+            return
         with self._lock:
             self.calls.append((method, path))
             status, payload = self._route(method, path, raw, h.headers.get("Content-Type", ""))

@@ -173,3 +173,38 @@ def test_batch_refuses_backends_without_a_batch_api(tmp_path):
     assert not open_store(tmp_path / "ws").list_runs()  # refused before the run was created
     code, text = cli("judge", str(data), "--batch", "--retry", "sometimes", "-w", str(tmp_path / "ws"))
     assert code != 0 and "--retry must be batch or interactive" in text
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_cancel_stops_submitting_until_resume(tmp_path, fake_batches, api):
+    fake = fake_batches(polls_to_end=10**9)
+    data, ws = write_samples(tmp_path / "s.jsonl", 3), tmp_path / "ws"
+    assert cli("judge", str(data), *backend_args(api, fake), "--batch", "-w", str(ws))[0] == 0
+    run = run_id(ws)
+    code, text = cli("runs", "cancel", run, "-w", str(ws))
+    assert code == 0 and "cancel batch" in text, text
+    assert any(p.endswith("/cancel") for _, p in fake.calls)
+    cancelled = status(run, ws)  # ingests the cancelled batch, sends nothing
+    assert (cancelled["state"], cancelled["submitted_now"], cancelled["requests"].get("retry")) == ("cancelled", 0, 3)
+    assert open_store(ws).get_run(run).status == "cancelled"
+    fake.polls_to_end = 1
+    code, text = cli("judge", str(data), *backend_args(api, fake), "--resume", run, "-w", str(ws))
+    assert code == 0 and "this step sent 3" in text, text
+    assert status(run, ws)["state"] == "finished"
+    assert set(fake.submitted.values()) == {2}  # once in the cancelled batch, once after the resume
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_submission_the_provider_never_got_is_sent_on_the_next_step(tmp_path, fake_batches, api):
+    fake = fake_batches(polls_to_end=1)
+    fake.drop_creates = 1  # the connection drops: the client cannot know whether the batch was created
+    data, ws = write_samples(tmp_path / "s.jsonl", 2), tmp_path / "ws"
+    code, text = cli("judge", str(data), *backend_args(api, fake), "--batch", "-w", str(ws))
+    assert code != 0 and "cannot reach" in text, text
+    run = run_id(ws)
+    [lost] = open_store(ws).batches(run)
+    assert lost.status == "submitting"  # kept: the next step must look for it before sending anything
+    first = status(run, ws)
+    assert [b["status"] for b in first["batches"]] == ["abandoned", "submitted"]
+    assert status(run, ws)["state"] == "finished"
+    assert len(fake.submitted) == 2 and set(fake.submitted.values()) == {1}
