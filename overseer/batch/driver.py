@@ -34,6 +34,7 @@ from overseer.types import SampleResult
 BATCH_PRICE_FACTOR = 0.5
 # A batch can take 24 hours, so a request that expired or hit a transient error gets this many batches in all.
 BATCH_ATTEMPTS = 3
+REPLAY_GROUP = 16  # samples per graph invocation when replaying answered calls
 MAX_BATCH_ITEMS = 10_000  # well under both APIs' limits (100k / 50k requests, 256 / 200 MB)
 RunState = Literal["submitted", "partially_ingested", "finished", "cancelled"]
 Retry = Literal["batch", "interactive"]
@@ -83,7 +84,7 @@ def advance(ctx: RunContext, pending: list[str], *, max_attempts: int, retry: Re
         judge.prices = batch_prices(judge.prices)
         if judge.cache is not None:
             judge.cache = cache
-    asyncio.run(_replay(ctx, [s for s in pending if s not in waiting], cache, on_result))
+    asyncio.run(_replay(ctx, [s for s in pending if s not in waiting], ledger, cache, on_result))
 
     store.add_batch_requests(run_id, ledger.new.values())
     for cid, completion in ledger.answered.items():
@@ -136,21 +137,38 @@ def _poll(ctx: RunContext, clients: dict[str, BatchClient], on_event: Callable[[
     return ingested
 
 
-async def _replay(ctx: RunContext, sample_ids: list[str], cache: PassCache | None,
+async def _replay(ctx: RunContext, sample_ids: list[str], ledger: Ledger, cache: PassCache | None,
                   on_result: Callable[[SampleResult], None]) -> None:
-    """One sample per graph invocation, in turn: the verdict cache buffer belongs to the sample being judged."""
-    try:
-        for sample_id in sample_ids:
-            try:
-                out = await graph.ainvoke({"sample_ids": [sample_id]}, context=ctx)
-            except BatchPending:
-                if cache is not None:
-                    cache.discard()
-                continue
+    """Judge the samples again, answered from the store, in groups as an interactive run does (a graph invocation
+    costs milliseconds of CPU). A group stops at the first call nobody has asked yet; its samples whose every
+    judge has now written down its next call wait for the batch, the others are judged again one by one (a
+    cached verdict, or a judge the stopped group never reached). The cache buffer belongs to the invocation."""
+
+    async def invoke(group: list[str]) -> bool:
+        try:
+            out = await graph.ainvoke({"sample_ids": group}, context=ctx)
+        except BatchPending:
             if cache is not None:
-                cache.commit()
-            for result in out["results"]:
-                on_result(result)
+                cache.discard()
+            return False
+        if cache is not None:
+            cache.commit()
+        by_id = {r.sample_id: r for r in out["results"]}
+        for sample_id in group:
+            on_result(by_id[sample_id])
+        return True
+
+    try:
+        for start in range(0, len(sample_ids), REPLAY_GROUP):
+            group = sample_ids[start:start + REPLAY_GROUP]
+            if len(group) == 1 or await invoke(group):
+                if len(group) == 1:
+                    await invoke(group)
+                continue
+            asking = {(r.sample_id, r.judge_id) for r in ledger.new.values()}
+            for sample_id in group:
+                if any((sample_id, judge_id) not in asking for judge_id in ctx.judges):
+                    await invoke([sample_id])
     finally:
         for judge in ctx.judges.values():
             await judge.provider.aclose()
@@ -161,9 +179,8 @@ def _submit(ctx: RunContext, clients: dict[str, BatchClient], round_: int, *, in
     store, run_id = ctx.store, ctx.run_id
     states = ("pending", "retry") if include_retries else ("pending",)
     by_judge: dict[str, list[tuple[str, dict[str, object]]]] = defaultdict(list)
-    for r in store.batch_requests(run_id).values():
-        if r.state in states and r.batch_id is None:
-            by_judge[r.judge_id].append((r.custom_id, r.body))
+    for judge_id, custom_id, body in store.unsent_requests(run_id, states):
+        by_judge[judge_id].append((custom_id, body))
     sent = 0
     for judge_id, items in by_judge.items():
         client = clients[judge_id]

@@ -62,10 +62,19 @@ class BatchTables:
     db: Database
 
     def batch_requests(self, run_id: str) -> dict[str, BatchRequest]:
-        rows = self.db.all("SELECT custom_id, judge_id, sample_id, round, body_json, state, attempts, batch_id, "
-                           "result_kind, result_json, error FROM batch_requests WHERE run_id = ?", (run_id,))
-        return {r[0]: BatchRequest(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8],
-                                   json.loads(r[9]) if r[9] is not None else None, r[10]) for r in rows}
+        """Every recorded request of the run, without its body (a whole prompt: the replay never needs it)."""
+        rows = self.db.all("SELECT custom_id, judge_id, sample_id, round, state, attempts, batch_id, result_kind, "
+                           "result_json, error FROM batch_requests WHERE run_id = ?", (run_id,))
+        return {r[0]: BatchRequest(r[0], r[1], r[2], r[3], {}, r[4], r[5], r[6], r[7],
+                                   json.loads(r[8]) if r[8] is not None else None, r[9]) for r in rows}
+
+    def unsent_requests(self, run_id: str, states: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(judge_id, custom_id, body) of the requests in `states` that no batch holds, for the next batch."""
+        marks = ", ".join("?" * len(states))
+        rows = self.db.all(f"SELECT judge_id, custom_id, body_json FROM batch_requests WHERE run_id = ? AND "
+                           f"batch_id IS NULL AND state IN ({marks}) ORDER BY created_at, custom_id",
+                           (run_id, *states))
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
 
     def add_batch_requests(self, run_id: str, requests: Iterable[BatchRequest]) -> None:
         """Record new requests (one transaction). A custom_id already recorded is left as it is."""
