@@ -28,7 +28,8 @@ EM_NAMES = (("betley", "EM rate, Betley rule (Betley et al. 2025: refusals and c
 runs_app = App(help="Inspect and export judging runs.")
 BatchRetry = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "--retry", help="A batch run's expired or errored calls: batch (in a new batch) or interactive "
-                    "(asked directly, at interactive prices) \\[default: as recorded, else batch].")]
+                    "(asked directly; the provider bills those at interactive prices, though the verdict's "
+                    "cost assumes batch prices) \\[default: as recorded, else batch].")]
 
 
 def check_retry(retry: str | None) -> str | None:
