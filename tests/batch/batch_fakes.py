@@ -69,6 +69,7 @@ class FakeBatchAPI:
         self.create_gate = threading.Event()
         self.create_gate.set()
         self.drop_creates = 0  # this many create() calls are dropped unanswered, before any batch exists
+        self.refuse_input = False  # OpenAI: the next batch fails validation as a whole (status "failed")
         self.calls: list[tuple[str, str]] = []  # (method, path)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -193,6 +194,10 @@ class FakeBatchAPI:
             self._end(batch, "canceled")
 
     def _end(self, batch: FakeBatch, how: str) -> None:
+        if batch.api == "openai" and self.refuse_input:
+            self.refuse_input = False
+            batch.status = "failed"
+            return
         for item in batch.items:
             fate = "canceled" if how == "canceled" else self.fate(item)
             batch.results[item.custom_id] = (fate, self.reply(item) if fate == "ok" else None)
@@ -257,12 +262,14 @@ class FakeBatchAPI:
         return ("\n".join(lines) + "\n").encode()
 
     def _openai(self, b: FakeBatch) -> dict[str, Any]:
-        status = {"in_progress": "in_progress", "canceled": "cancelled"}.get(b.status, "completed")
+        status = {"in_progress": "in_progress", "canceled": "cancelled", "failed": "failed"}.get(b.status, "completed")
         if b.status == "ended" and any(f == "expire" for f, _ in b.results.values()):
             status = "expired"
         done = sum(f in ("ok", "garbage") for f, _ in b.results.values())
         failed = sum(f in ("transient", "invalid") for f, _ in b.results.values())
-        return {"id": b.id, "object": "batch", "endpoint": "/v1/chat/completions", "errors": None,
+        errors = ({"object": "list", "data": [{"code": "invalid_json_line", "message": "line 1 is not valid",
+                                               "line": 1}]} if status == "failed" else None)
+        return {"id": b.id, "object": "batch", "endpoint": "/v1/chat/completions", "errors": errors,
                 "input_file_id": b.input_file_id or "", "completion_window": "24h", "status": status,
                 "output_file_id": b.output_file_id, "error_file_id": b.error_file_id,
                 "created_at": int(b.created_at), "metadata": b.metadata,

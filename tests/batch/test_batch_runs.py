@@ -208,3 +208,14 @@ def test_a_submission_the_provider_never_got_is_sent_on_the_next_step(tmp_path, 
     assert [b["status"] for b in first["batches"]] == ["abandoned", "submitted"]
     assert status(run, ws)["state"] == "finished"
     assert len(fake.submitted) == 2 and set(fake.submitted.values()) == {1}
+
+
+def test_an_openai_batch_refused_as_a_whole_fails_its_requests_with_the_reason(tmp_path, fake_batches):
+    fake = fake_batches(polls_to_end=1)
+    fake.refuse_input = True
+    data, ws = write_samples(tmp_path / "s.jsonl", 2), tmp_path / "ws"
+    assert cli("judge", str(data), *backend_args("openai", fake), "--batch", "-w", str(ws))[0] == 0
+    done = status(run_id(ws), ws)
+    assert (done["state"], done["requests"].get("failed"), done["submitted_now"]) == ("finished", 2, 0)
+    verdicts = [r["verdicts"][0] for r in results(ws, run_id(ws)).values()]
+    assert all(v["status"] == "error" and "line 1 is not valid" in v["error"] for v in verdicts)
