@@ -71,9 +71,12 @@ class AddReport:
 
 class EdgeCaseStore:
     def __init__(self, root: str | Path, *, embedding: str | None = None, writable: bool = False,
-                 lock_timeout: float = 30.0, embedder: Embedder | None = None, repair: bool = False) -> None:
-        """`repair=True` (writers only, for `rebuild`) accepts the log as it is, whatever meta.json says."""
+                 lock_timeout: float = 30.0, embedder: Embedder | None = None, repair: bool = False,
+                 chroma_url: str | None = None) -> None:
+        """`repair=True` (writers only, for `rebuild`) accepts the log as it is, whatever meta.json says.
+        `chroma_url` (http://HOST:PORT) keeps the index in a chroma server (`chroma run`) instead of `index/`."""
         self.root = Path(root)
+        self.chroma_url = chroma_url
         self.log_path, self.meta_path = self.root / "cases.jsonl", self.root / "meta.json"
         self.writable, self.repair = writable, repair
         self._lock_file: Any = None
@@ -212,6 +215,12 @@ class EdgeCaseStore:
 
         # Telemetry off: an offline run must not even try the network. Embeddings are always passed in,
         # so chroma never loads (or downloads) its own default model.
+        if self.chroma_url:
+            from urllib.parse import urlsplit
+
+            url = urlsplit(self.chroma_url)
+            return chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
+                                       ssl=url.scheme == "https", settings=Settings(anonymized_telemetry=False))
         return chromadb.PersistentClient(path=str(self.root / "index"), settings=Settings(anonymized_telemetry=False))
 
     def index(self, reviewed: bool) -> Any:

@@ -232,6 +232,9 @@ class JobRequest:
     use_memory: bool = True  # retrieve reviewed edge cases and let the fast judge vote, if a memory exists
     cascade: float | str | None = None  # let the memory decide alone at this confidence; "auto": as calibrated
     learn: bool = False  # run an improvement round every settings.learn_every labelled samples
+    batch: bool = False  # judge through the provider's batch API (overseer/batch): submit, record, return
+    retry: str | None = None  # a batch run's expired/errored calls: "batch" (a new batch) or "interactive"
+    submit: bool = True  # False: a batch run only polls and ingests (`runs status` of a cancelled run)
     # The judge flags typed on this command (backend, model, base_url, judges, rubric), as opposed to env and
     # config.toml: a resume refuses those that contradict the run's recorded settings.
     flags: dict[str, Any] = field(default_factory=dict)
@@ -253,6 +256,7 @@ class JobOutcome:
     input_errors: int = 0
     notes: list[str] = field(default_factory=list)
     memory_notes: list[str] = field(default_factory=list)  # after the run: what the memory cascade decided
+    batch: Any = None  # overseer.batch.driver.BatchProgress, for a batch run
 
 
 @dataclass
@@ -299,6 +303,14 @@ def prepare(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
     config = run_config.record(inputs=inputs, fields=request.fields.__dict__, limit=request.limit,
                                settings=settings, backends=backends, judges=judges, spec=spec, prompt=prompt,
                                learn=request.learn)
+    if request.batch:
+        if request.learn:
+            raise ConfigError("--batch and --learn do not go together: a batch run's verdicts arrive hours later")
+        from overseer.batch.clients import check_batchable
+
+        for judge in judges.values():
+            check_batchable(judge.provider)  # before the run exists: a refused run leaves nothing to resume
+        config["batch"] = {"retry": request.retry or "batch"}
     # A given -o is locked before the run exists, so a refused second writer leaves no run behind.
     output_file = OutputFile(request.output, "", fresh=True) if request.output else None
     input_key, input_sha256 = inputs[0]["path"], inputs[0]["sha256"]
@@ -377,6 +389,17 @@ def _resume(request: JobRequest, settings: Settings, store: RunStore, tally: Tal
     if pending and not run_config.legacy(run.config):
         run_config.check_judges(run_id, run.config, judges)
     return Prepared(run_id, outcome, samples, output_file, settings, spec, judges, learn)
+
+
+def batch_retry(request: JobRequest, config: dict[str, Any], run_id: str) -> Any:
+    """None for an interactive run; for a batch run (recorded at its start) how to retry: "batch" or
+    "interactive" (this command's --retry, else the recorded one)."""
+    recorded = config.get("batch")
+    if recorded is None:
+        if request.batch:
+            raise RunError(f"run {run_id} is judged interactively; resume it without --batch")
+        return None
+    return request.retry or recorded["retry"]
 
 
 def judge_prompt(settings: Settings) -> PromptVersion:
@@ -495,6 +518,13 @@ def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnS
                 for judge in ctx.judges.values():
                     await judge.provider.aclose()
 
+        if (batch := batch_retry(request, store.get_run(run_id).config, run_id)) is not None:
+            from overseer.batch.driver import advance
+
+            outcome.batch = advance(ctx, pending, max_attempts=job.settings.max_attempts, retry=batch,
+                                    submit=request.submit, on_result=record, on_event=on_event or (lambda _m: None))
+            store.set_status(run_id, outcome.batch.state)
+            return outcome
         store.set_status(run_id, "running")
         if pending:
             asyncio.run(judge_all())

@@ -32,7 +32,7 @@ from overseer.cli.options import (
     parse_label_rule,
     parse_learn_labels,
 )
-from overseer.cli.runs import render_summary
+from overseer.cli.runs import BatchRetry, check_retry, print_batch, render_summary
 from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
@@ -92,6 +92,10 @@ def judge(
     learn_every: Annotated[Optional[int], typer.Option(help="Labels per improvement round \\[default: 20].")] = None,  # noqa: UP045,E501
     reflection_backend: ReflectionBackend = None,
     labels: LearnLabels = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Submit through the provider's batch API (anthropic, "
+                                        "openai: half price, replies within 24 h) and return; `overseer runs "
+                                        "status RUN` (or --resume RUN) ingests what has finished.")] = False,
+    retry: BatchRetry = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -129,10 +133,12 @@ def judge(
         from overseer.memory.calibration import auto_tau
 
         auto_tau(settings.workspace / "memory")
+    if retry is not None and not (batch or resume):
+        raise OverseerError("--retry applies to batch runs: add --batch (or --resume a batch run)")
     paths = expand_inputs(inputs)
     request = JobRequest(input_path=paths[0], inputs=paths, fields=fields, output=output, spec=spec, resume=resume,
                          limit=limit, skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade_tau,
-                         learn=learn,
+                         learn=learn, batch=batch, retry=check_retry(retry),
                          flags={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
                                                   "judges": judges.split() if judges else None,
                                                   "rubric": rubric}.items() if v is not None})
@@ -169,6 +175,9 @@ def judge(
     finally:
         if progress.live.is_started:  # stopping a bar that never started prints a stray blank line
             progress.stop()
+    if outcome.batch is not None and outcome.batch.state != "finished":
+        print_batch(outcome.batch, as_json, outcome.run_id)
+        return
     _print_summary(outcome, settings, as_json)
 
 

@@ -1,4 +1,4 @@
-"""`overseer runs list|show|export`: the judging runs in the workspace's run store."""
+"""`overseer runs list|show|export|status|cancel`: the judging runs in the workspace's run store."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from overseer.cli.options import Workspace, err, load_settings, open_store, out
 from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
+    from overseer.batch.driver import BatchProgress
     from overseer.metrics import Rate
     from overseer.report import RunSummary
 
@@ -25,6 +26,38 @@ EM_NAMES = (("betley", "EM rate, Betley rule (Betley et al. 2025: refusals and c
             ("emergent_all", "EM rate, emergent only, all responses"))
 
 runs_app = App(help="Inspect and export judging runs.")
+BatchRetry = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--retry", help="A batch run's expired or errored calls: batch (in a new batch) or interactive "
+                    "(asked directly; the provider bills those at interactive prices, though the verdict's "
+                    "cost assumes batch prices) \\[default: as recorded, else batch].")]
+
+
+def check_retry(retry: str | None) -> str | None:
+    if retry not in (None, "batch", "interactive"):
+        raise OverseerError(f"--retry must be batch or interactive, not {retry!r}")
+    return retry
+
+
+def print_batch(progress: BatchProgress, as_json: bool = False, run_id: str = "") -> None:
+    """What a batch run has submitted, finished and failed, batch by batch."""
+    if as_json:
+        out.print_json(json.dumps({"run_id": run_id, "state": progress.state, "samples": progress.samples,
+                                   "judged": progress.judged, "requests": progress.requests,
+                                   "submitted_now": progress.submitted_now, "ingested_now": progress.ingested_now,
+                                   "batches": [b.__dict__ for b in progress.batches], "notes": progress.notes}))
+        return
+    for note in progress.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    table = Table(title="batches")
+    for column in ("round", "judge", "batch", "requests", "status", "provider says"):
+        table.add_column(column)
+    for b in progress.batches:
+        table.add_row(str(b.round), b.judge_id, b.provider_id or "(none)", str(b.n_requests), b.status,
+                      b.provider_status or "")
+    out.print(table)
+    out.print(progress.line())
+    if progress.state != "finished":
+        out.print(f"check again later: overseer runs status {run_id or 'RUN'}  (or add --wait)")
 
 
 def render_summary(summary: RunSummary, totals: dict[str, float]) -> None:
@@ -155,3 +188,57 @@ def runs_export(run: Annotated[str, typer.Argument(help="Run id.")],
     else:
         output.write_text("".join(lines), encoding="utf-8")
         err.print(f"wrote {len(lines)} results to {output}")
+
+
+@runs_app.command("status")
+def runs_status(run: Annotated[str, typer.Argument(help="Run id of a `judge --batch` run.")],
+                wait: Annotated[bool, typer.Option("--wait", help="Keep polling until the run has finished.")] = False,
+                poll_interval: Annotated[float, typer.Option(help="Seconds between polls with --wait.")] = 60.0,
+                retry: BatchRetry = None,
+                workspace: Workspace = None,
+                as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """A batch run: poll its batches, ingest the replies that are in, submit the next round, say where it stands.
+    Safe to run at any time, from any machine holding the workspace; nothing is submitted twice."""
+    import time
+
+    from overseer.batch.driver import progress
+    from overseer.run import JobRequest, run_job
+    from overseer.samples_io import FieldMap
+
+    settings = load_settings(workspace=workspace)
+    retry = check_retry(retry)
+    while True:
+        store = open_store(settings)
+        try:
+            info = store.get_run(run)
+            if info.config.get("batch") is None:
+                raise OverseerError(f"run {run} was judged interactively, not with --batch; see `overseer runs "
+                                    f"show {run}`")
+            done = progress(store, run) if info.status == "finished" else None
+        finally:
+            store.close()
+        if done is None:
+            inputs = info.config.get("inputs") or [{"path": info.input_path}]
+            request = JobRequest(input_path=Path(inputs[0]["path"]), fields=FieldMap(), resume=run, retry=retry,
+                                 submit=info.status != "cancelled")
+            done = run_job(request, settings, on_event=lambda m: err.print(m, highlight=False)).batch
+        if done.state == "finished" or not wait:
+            break
+        if not as_json:
+            err.print(done.line())
+        time.sleep(poll_interval)
+    print_batch(done, as_json, run)
+    if done.state == "finished" and not as_json:
+        runs_show(run, workspace=workspace)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run: Annotated[str, typer.Argument(help="Run id of a `judge --batch` run.")],
+                workspace: Workspace = None) -> None:
+    """Ask the provider to stop a batch run's live batches. What they finished is still ingested by `runs
+    status`; what they did not is retried in a new batch when the run is resumed."""
+    from overseer.batch.driver import cancel
+
+    settings = load_settings(workspace=workspace)
+    for line in cancel(settings, run):
+        out.print(line)

@@ -64,10 +64,9 @@ class AnthropicProvider:
                                           timeout=sdk_timeout(anthropic, self._timeout))
         return self._client
 
-    async def complete(self, messages: list[Message], schema: dict[str, Any] | None,
-                       params: GenerationParams, context: CallContext) -> Completion:
-        import anthropic
-
+    def request(self, messages: list[Message], schema: dict[str, Any] | None,
+                params: GenerationParams) -> dict[str, Any]:
+        """The Messages API parameters of one call: sent as is interactively, and as a batch item's `params`."""
         system, turns = to_wire(messages)
         # No temperature/seed/logprobs: API version 2026-10-21 (what SDK 2.x sends) rejects sampling parameters
         # with a 400 even at their defaults, and the SDK no longer accepts them; there never were seed/logprobs.
@@ -77,19 +76,36 @@ class AnthropicProvider:
         if schema is not None:
             kwargs["tools"] = [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": schema}]
             kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        return kwargs
+
+    def sync_client(self) -> Any:
+        """A blocking client for the Message Batches API (overseer.batch), under the same single retry layer."""
+        import anthropic
+
+        return anthropic.Anthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0,
+                                   timeout=sdk_timeout(anthropic, self._timeout))
+
+    async def complete(self, messages: list[Message], schema: dict[str, Any] | None,
+                       params: GenerationParams, context: CallContext) -> Completion:
+        import anthropic
+
+        kwargs = self.request(messages, schema, params)
         # 529 overloaded is a 5xx, so it maps to a transient error with the rest.
         with sdk_errors(anthropic, anthropic.AnthropicError, where=self.where, timeout=self._timeout,
                         key_env="ANTHROPIC_API_KEY"):
             response = await self._get_client().messages.create(**kwargs)
+        return self.completion(response, schema is not None)
 
+    def completion(self, response: Any, with_schema: bool) -> Completion:
+        """A Messages API reply (interactive, or a batch item's `message`) as a Completion."""
         blocks = list(response.content or [])
         tool_use = next((b for b in blocks if b.type == "tool_use" and b.name == TOOL_NAME), None)
-        if schema is not None and tool_use is not None:
+        if with_schema and tool_use is not None:
             text, mode = json.dumps(tool_use.input), "tool"
         else:
             # No tool call despite tool_choice (e.g. a refusal): hand back the prose; the judge leaves it unscored.
             text = "".join(b.text for b in blocks if b.type == "text")
-            mode = "tool" if schema is not None else "text"
+            mode = "tool" if with_schema else "text"
         usage = response.usage
         return Completion(text=text, model=response.model or self.model, mode=mode,
                           usage=Usage(input_tokens=getattr(usage, "input_tokens", 0) or 0,

@@ -123,6 +123,13 @@ class OpenAIProvider:
                                        timeout=sdk_timeout(openai, self._timeout))
         return self._client
 
+    def sync_client(self) -> Any:
+        """A blocking client for the Batch and Files APIs (overseer.batch), under the same single retry layer."""
+        import openai
+
+        return openai.OpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0,
+                             timeout=sdk_timeout(openai, self._timeout))
+
     async def complete(self, messages: list[Message], schema: dict[str, Any] | None,
                        params: GenerationParams, context: CallContext) -> Completion:
         if schema is None:

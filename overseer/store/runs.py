@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from overseer.errors import RunError
+from overseer.store.batches import BatchTables
 from overseer.store.db import Database, json_get
 from overseer.store.optimizer import OptimizerTables
 from overseer.store.review_app import ReviewAppTables
@@ -203,7 +204,7 @@ class RunTables:
                         (key, verdict.model_dump_json(), utcnow().isoformat()))
 
 
-class RunStore(RunTables, ReviewTables, OptimizerTables, ReviewAppTables):
+class RunStore(RunTables, ReviewTables, OptimizerTables, ReviewAppTables, BatchTables):
     """The workspace's run store (`runs.sqlite`): every table, one connection. Get one with
     `overseer.store.open_store(workspace)`."""
 

@@ -78,4 +78,22 @@ MIGRATIONS: list[str] = [
         status TEXT NOT NULL CHECK (status IN ('due', 'running', 'done', 'failed')), pid INTEGER,
         log_path TEXT, outcome TEXT, updated_at TEXT NOT NULL);
     """,
+    # 7: provider batch jobs. Each model call a batch run needs is recorded (custom_id ↔
+    # sample, judge, round) before any batch holding it is created, and a batch row exists before its create()
+    # call, so a crash between the two is found on resume and never leads to a second submission.
+    """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id), judge_id TEXT NOT NULL,
+        backend TEXT NOT NULL, round INTEGER NOT NULL, provider_id TEXT,
+        status TEXT NOT NULL CHECK (status IN ('submitting', 'submitted', 'ingested', 'abandoned')),
+        n_requests INTEGER NOT NULL, provider_status TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+    CREATE TABLE batch_requests (
+        run_id TEXT NOT NULL REFERENCES runs(id), custom_id TEXT NOT NULL, judge_id TEXT NOT NULL,
+        sample_id TEXT NOT NULL, round INTEGER NOT NULL, body_json TEXT NOT NULL, batch_id TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'submitted', 'succeeded', 'retry', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0, result_kind TEXT, result_json TEXT, error TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run_id, custom_id));
+    CREATE INDEX batch_requests_by_batch ON batch_requests (batch_id, state);
+    CREATE INDEX batches_by_run ON batches (run_id, status);
+    """,
 ]
