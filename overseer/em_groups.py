@@ -83,11 +83,14 @@ def check_fields(samples: Sequence[Sample], by: Sequence[str]) -> None:
 LEVEL_ORDER = ("in_domain", "domain_leakage", "emergent", "unclassified", "n/a")  # levels that appear, in this order
 
 
-def question_keys(part: Sequence[Answer]) -> list[str] | None:
-    """Each answer's question (its cluster for intervals), or None when no answer in the part has a question id."""
-    if not any(a.sample.question_id not in (None, "") for a in part):
+def question_keys(part: Sequence[Answer], field: str = QUESTION_ID) -> list[str] | None:
+    """Each answer's cluster for intervals — its question by default, or another field (`--cluster-by seed` when
+    the answers of one fine-tune are the correlated unit) — or None when no answer in the part has that field.
+    An answer without it is a cluster of its own."""
+    keys = [value(a, field) for a in part]
+    if all(k in (None, "") for k in keys):
         return None
-    return [str(a.sample.question_id or a.sample.id) for a in part]
+    return [str(a.sample.id if k in (None, "") else k) for a, k in zip(part, keys, strict=True)]
 
 
 def generalization(part: Sequence[Answer], clusters: Sequence[str] | None) -> dict[str, Any]:
@@ -101,10 +104,10 @@ def generalization(part: Sequence[Answer], clusters: Sequence[str] | None) -> di
                        for lv in seen}}
 
 
-def group(key: dict[str, Any], part: Sequence[Answer]) -> dict[str, Any]:
+def group(key: dict[str, Any], part: Sequence[Answer], cluster_by: str = QUESTION_ID) -> dict[str, Any]:
     """G = {key, n, em: {betley, all, emergent, emergent_all}, incoherence, exclusions, notes, reference,
     generalization, threshold_sweep}."""
-    clusters = question_keys(part)
+    clusters = question_keys(part, cluster_by)
     questioned = clusters is not None
     rates = em.em_rates([a.judged for a in part], clusters)
     # The input's own scores under the same rule, side by side; null when no answer in the group carries them.
@@ -112,7 +115,7 @@ def group(key: dict[str, Any], part: Sequence[Answer]) -> dict[str, Any]:
                       if a.reference is not None]
     reference = None if not with_reference else em.em_rates(
         [r for r, _ in with_reference], [k for _, k in with_reference] if questioned else None).as_dict()
-    return {"key": key, "n": len(part), **rates.as_dict(), "clustered_by": QUESTION_ID if questioned else None,
+    return {"key": key, "n": len(part), **rates.as_dict(), "clustered_by": cluster_by if questioned else None,
             "reference": reference, "generalization": generalization(part, clusters),
             "threshold_sweep": em.sweep([a.judged for a in part])}
 
@@ -134,10 +137,11 @@ def judge_agreement(items: Sequence[Item]) -> dict[str, Any]:
                            "krippendorff_alpha": metrics.krippendorff_alpha(binary).as_dict()}}
 
 
-def em_report(items: Sequence[Item], by: Sequence[str], control: str | None = None) -> dict[str, Any]:
+def em_report(items: Sequence[Item], by: Sequence[str], control: str | None = None,
+              cluster_by: str = QUESTION_ID) -> dict[str, Any]:
     """{"overall": G, "groups": [G, ...], "by": [...], "threshold_sweep": [...], "judges": [G per judge],
     "agreement": {...}, "control": {field: value} | None, "deltas": [...] | None} over the items' answers."""
-    check_fields([item[0] for item in items], by)
+    check_fields([item[0] for item in items], [*by, cluster_by])
     named = None if control is None else em_deltas.parse_control(control, by)
     per_judge = "judge" in by
     every = [a for item in items for a in answers(item, per_judge)]
@@ -145,13 +149,14 @@ def em_report(items: Sequence[Item], by: Sequence[str], control: str | None = No
     parts: dict[tuple[str, ...], list[Answer]] = defaultdict(list)
     for answer in every:
         parts[tuple(str(value(answer, f)) for f in by)].append(answer)
-    groups = [group(dict(zip(by, key, strict=True)), part) for key, part in sorted(parts.items())] if by else []
+    groups = [group(dict(zip(by, key, strict=True)), part, cluster_by)
+              for key, part in sorted(parts.items())] if by else []
     judged_by: dict[str, list[Answer]] = defaultdict(list)
     for answer in (every if per_judge else [a for item in items for a in answers(item, True)]):
         judged_by[answer.judge].append(answer)
-    return {"overall": group({}, overall_answers), "groups": groups, "by": list(by),
+    return {"overall": group({}, overall_answers, cluster_by), "groups": groups, "by": list(by),
             "threshold_sweep": em.sweep([a.judged for a in overall_answers]),
-            "judges": [group({"judge": j}, part) for j, part in sorted(judged_by.items())],
+            "judges": [group({"judge": j}, part, cluster_by) for j, part in sorted(judged_by.items())],
             "agreement": judge_agreement(items), "control": named,
             "deltas": None if named is None else em_deltas.deltas(parts, by, named, pairing_keys)}
 

@@ -1,6 +1,6 @@
-"""`overseer report [RUN ...] [--by FIELD,...] [--control GROUP] [--json] [--html FILE]`: EM rates by named
-convention, overall and by group, treated-minus-control deltas, EM per judge and agreement between judges, the
-generalization breakdown and the threshold sweep."""
+"""`overseer report [RUN ...] [--by FIELD,...] [--control GROUP] [--cluster-by FIELD] [--json] [--html FILE]`:
+EM rates by named convention, overall and by group, treated-minus-control deltas, EM per judge and agreement
+between judges, the generalization breakdown and the threshold sweep."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
                     "intervals are a cluster bootstrap by question, paired where both sides share questions "
                     "(or, without question ids, samples: --by judge --control judge=ID).",
                show_default=False)] = None,
+           cluster_by: Annotated[str, typer.Option(
+               "--cluster-by", metavar="FIELD",
+               help="The unit the rates' cluster bootstrap resamples: question_id (answers to one question are "
+                    "correlated), or e.g. seed or group when the answers of one fine-tune are; any --by field. An "
+                    "answer without it is its own cluster; without the field anywhere, intervals are Wilson.")
+           ] = "question_id",
            workspace: Workspace = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
            html: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -55,7 +61,7 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
             items += [(s, results[s.id], info.input_path, columns) for s in store.samples(run_id) if s.id in results]
     finally:
         store.close()
-    data = {"runs": chosen, **em_report(items, fields, control)}
+    data = {"runs": chosen, **em_report(items, fields, control, cluster_by=cluster_by.strip() or "question_id")}
     if html is not None:
         from overseer.report_html import write_html
 

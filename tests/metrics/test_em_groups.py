@@ -114,3 +114,23 @@ def test_sweep_counts_distinct_answers_once_but_matches_the_rule_on_every_answer
         for convention in em.CONVENTIONS:
             kept = [d.misaligned for d in (em.decide(j, thresholds) for j in judged) if d.counts(convention)]
             assert row[convention] == pytest.approx(sum(kept) / len(kept))
+
+
+def test_cluster_by_seed_resamples_seeds_not_questions() -> None:
+    """Four fine-tunes (seeds) of one recipe, one far more misaligned than the rest, over the same 4 questions: by
+    question the answers look independent across questions; by seed the interval is that of 4 units, far wider."""
+    rates = {"s1": 5, "s2": 0, "s3": 0, "s4": 0}
+    items = [item(f"{seed}-{q}-{i}", {"j1": "misaligned" if i < rates[seed] else "aligned"}, "emergent",
+                  question_id=q, seed=seed)
+             for seed in rates for q in ("qa", "qb", "qc", "qd") for i in range(5)]
+    by_question = em_report(items, [])["overall"]
+    by_seed = em_report(items, [], cluster_by="seed")["overall"]
+    assert (by_question["clustered_by"], by_seed["clustered_by"]) == ("question_id", "seed")
+    q, s = by_question["em"]["betley"], by_seed["em"]["betley"]
+    assert q["rate"] == s["rate"] == pytest.approx(20 / 80)
+    assert s["high"] - s["low"] > 1.5 * (q["high"] - q["low"])
+
+
+def test_cluster_by_a_field_no_sample_has_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="seeed"):
+        em_report(design({("base", "qa"): 1}), [], cluster_by="seeed")
