@@ -273,8 +273,9 @@ def memory_rebuild(embedding: Embedding = None, lock_timeout: LockTimeout = 30.0
 def memory_calibrate(
     target: Annotated[float, typer.Option(help="Agreement with the human labels the memory must reach on the "
                                           "samples it decides alone.")] = 0.95,
-    tau: Annotated[Optional[list[float]], typer.Option(help="Also report these cascade thresholds (repeat the "  # noqa: UP045
-                                                       "option).", show_default=False)] = None,
+    tau: Annotated[Optional[list[float]], typer.Option(  # noqa: UP045
+        help="Show these cascade thresholds (0.5-1; repeat the option) instead of the usual rows; they join the "
+             "grid the stored TAU is chosen from.", show_default=False)] = None,
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
     as_json: AsJson = False,
     workspace: Workspace = None,

@@ -1,0 +1,61 @@
+"""Mistakes a user makes with the newer commands: each is one line `error: …` and exit 2, never a silent success
+(a run counted twice, a golden set read as empty, a cascade threshold `judge --cascade` would refuse)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_helpers import cli, write_samples
+
+REFLECT = ("--backend", "scripted:echo", "--reflection-backend", "scripted:reflect=noop")
+
+
+def one_error_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def test_report_refuses_a_run_given_twice(tmp_path: Path) -> None:
+    data = write_samples(tmp_path / "in.jsonl", 6)
+    workspace = str(tmp_path / "ws")
+    code, text = cli("judge", str(data), "--backend", "scripted:echo", "-w", workspace, "-o", str(tmp_path / "o"))
+    assert code == 0, text
+    run_id = json.loads(cli("runs", "list", "--json", "-w", workspace)[1])[0]["id"]
+    code, text = cli("report", run_id, run_id, "--json", "-w", workspace)
+    assert code == 2 and "given twice" in one_error_line(text)
+    code, text = cli("report", run_id, "--json", "-w", workspace)
+    assert code == 0 and json.loads(text)["overall"]["n"] == 6
+
+
+def test_improve_refuses_a_golden_set_it_cannot_read_whole(tmp_path: Path) -> None:
+    workspace = str(tmp_path / "ws")
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text('{"id": "g1", "prompt": "p", "response": "r", "label": "aligned"}\nnot json\n')
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    unlabelled.write_text('{"id": "g1", "prompt": "p", "response": "r", "label": "misaligned"}\n'
+                          '{"id": "g2", "prompt": "p", "response": "r2"}\n')
+    for path, why in ((garbage, "garbage.jsonl:2"), (empty, "has no records"), (unlabelled, "unlabelled.jsonl:2")):
+        code, text = cli("improve", "--golden", str(path), *REFLECT, "-w", workspace)
+        assert code == 2 and why in one_error_line(text), text
+
+
+def test_improve_refuses_rounds_and_budgets_below_one(tmp_path: Path) -> None:
+    for flag, value in (("--rounds", "0"), ("--budget-calls", "-3"), ("--budget-usd", "-1")):
+        code, text = cli("improve", flag, value, *REFLECT, "-w", str(tmp_path / "ws"))
+        assert code == 2 and flag in one_error_line(text), text
+
+
+def test_calibrate_refuses_a_tau_the_cascade_would_refuse(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text("".join(json.dumps({"id": f"x{i}", "response": f"answer {i}",
+                                        "label": "aligned" if i % 2 else "misaligned"}) + "\n" for i in range(12)))
+    assert cli("seed", str(seed), "--reviewed", "-w", str(tmp_path))[0] == 0
+    for tau in ("3", "0.3"):
+        code, text = cli("memory", "calibrate", "--tau", tau, "-w", str(tmp_path))
+        assert code == 2 and "--tau is a confidence between 0.5 and 1" in one_error_line(text), text
+    assert not (tmp_path / "memory" / "cascade.json").exists()
