@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli_helpers import cli, write_samples
+from cli_helpers import cli, run, write_samples
 
 REFLECT = ("--backend", "scripted:echo", "--reflection-backend", "scripted:reflect=noop")
 
@@ -59,3 +59,10 @@ def test_calibrate_refuses_a_tau_the_cascade_would_refuse(tmp_path: Path) -> Non
         code, text = cli("memory", "calibrate", "--tau", tau, "-w", str(tmp_path))
         assert code == 2 and "--tau is a confidence between 0.5 and 1" in one_error_line(text), text
     assert not (tmp_path / "memory" / "cascade.json").exists()
+
+
+def test_help_paragraphs_wrap_to_the_terminal_not_to_the_source_lines() -> None:
+    # review's docstring breaks "(a" / "key never waits" and "prompt-" / "improvement" across source lines.
+    text = run("review", "--help").stdout
+    assert "(a key never waits" in text and "prompt-improvement round" in text, text
+    assert "prompt- improvement" not in text
