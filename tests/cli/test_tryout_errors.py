@@ -66,3 +66,27 @@ def test_help_paragraphs_wrap_to_the_terminal_not_to_the_source_lines() -> None:
     text = run("review", "--help").stdout
     assert "(a key never waits" in text and "prompt-improvement round" in text, text
     assert "prompt- improvement" not in text
+
+
+def test_eval_names_a_results_file_or_plot_it_cannot_use(tmp_path: Path) -> None:
+    data = write_samples(tmp_path / "in.jsonl", 6)
+    workspace = str(tmp_path / "ws")
+    results = tmp_path / "out.jsonl"
+    assert cli("judge", str(data), "--backend", "scripted:echo", "-w", workspace, "-o", str(results))[0] == 0
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text(results.read_text().splitlines()[0] + "\nnot json\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    (tmp_path / "adir.png").mkdir()
+    cases = [(("--results", str(garbage)), "garbage.jsonl:2: not a result line"),
+             (("--results", str(empty)), "holds no results"),
+             (("--results", str(tmp_path / "missing.jsonl")), "cannot read it"),
+             (("--results", str(tmp_path)), "cannot read it"),
+             (("--results", str(results), "--plot", str(tmp_path / "plot.txt")), "ending in .png"),
+             (("--results", str(results), "--plot", str(tmp_path / "adir.png")), "cannot write it")]
+    for flags, why in cases:
+        code, text = cli("eval", str(data), "--label-field", "label", *flags, "-w", workspace)
+        assert code == 2 and why in one_error_line(text), (flags, text)
+    code, text = cli("eval", str(data), "--label-field", "label", "--results", str(results), "--plot",
+                     str(tmp_path / "ok.png"), "-w", workspace)
+    assert code == 0 and (tmp_path / "ok.png").stat().st_size > 0, text
