@@ -90,3 +90,15 @@ def test_eval_names_a_results_file_or_plot_it_cannot_use(tmp_path: Path) -> None
     code, text = cli("eval", str(data), "--label-field", "label", "--results", str(results), "--plot",
                      str(tmp_path / "ok.png"), "-w", workspace)
     assert code == 0 and (tmp_path / "ok.png").stat().st_size > 0, text
+
+
+def test_runs_export_to_an_unwritable_path_and_a_negative_poll_interval_are_one_line(tmp_path: Path) -> None:
+    data = write_samples(tmp_path / "in.jsonl", 3)
+    workspace = str(tmp_path / "ws")
+    assert cli("judge", str(data), "--backend", "scripted:echo", "-w", workspace, "-o", str(tmp_path / "o"))[0] == 0
+    run_id = json.loads(cli("runs", "list", "--json", "-w", workspace)[1])[0]["id"]
+    for target in (tmp_path, tmp_path / "missing" / "x.jsonl"):
+        code, text = cli("runs", "export", run_id, "-o", str(target), "-w", workspace)
+        assert code == 2 and "cannot write it" in one_error_line(text), text
+    code, text = cli("runs", "status", run_id, "--wait", "--poll-interval", "-5", "-w", workspace)
+    assert code == 2 and "--poll-interval" in one_error_line(text), text
