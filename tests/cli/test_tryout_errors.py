@@ -111,3 +111,13 @@ def test_judge_refuses_an_output_directory_and_a_limit_below_one_before_a_run_ex
         code, text = cli("judge", str(data), "--backend", "scripted:echo", *flags, "-w", workspace)
         assert code == 2 and why in one_error_line(text), text
     assert json.loads(cli("runs", "list", "--json", "-w", workspace)[1]) == []
+
+
+def test_memory_export_to_a_directory_and_an_empty_search_are_one_line(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text(json.dumps({"id": "x1", "response": "an answer", "label": "aligned"}) + "\n")
+    assert cli("seed", str(seed), "--reviewed", "-w", str(tmp_path))[0] == 0
+    code, text = cli("memory", "export", "-o", str(tmp_path), "-w", str(tmp_path))
+    assert code == 2 and "cannot write it" in one_error_line(text), text
+    code, text = cli("memory", "search", " ", "-w", str(tmp_path))
+    assert code == 2 and "empty TEXT" in one_error_line(text), text
