@@ -189,6 +189,8 @@ def _domain_flag(value: str | None) -> str | None:
     """--finetune-domain checked before any file is read; kept as text (it is part of the run's recorded config)."""
     from overseer.types import FinetuneDomain
 
+    if value is not None and not value.strip():  # else it silently means "no domain": every level unclassified
+        raise OverseerError("--finetune-domain is empty: give TOPIC[:BEHAVIOUR], e.g. finance:risky financial advice")
     try:
         domain = FinetuneDomain.parse(value)
     except ValueError as exc:

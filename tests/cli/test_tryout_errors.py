@@ -104,10 +104,11 @@ def test_runs_export_to_an_unwritable_path_and_a_negative_poll_interval_are_one_
     assert code == 2 and "--poll-interval" in one_error_line(text), text
 
 
-def test_judge_refuses_an_output_directory_and_a_limit_below_one_before_a_run_exists(tmp_path: Path) -> None:
+def test_judge_refuses_an_output_dir_a_limit_below_one_and_an_empty_domain_before_a_run(tmp_path: Path) -> None:
     data = write_samples(tmp_path / "in.jsonl", 3)
     workspace = str(tmp_path / "ws")
-    for flags, why in ((("-o", str(tmp_path)), "is a directory"), (("--limit", "0"), "--limit")):
+    for flags, why in ((("-o", str(tmp_path)), "is a directory"), (("--limit", "0"), "--limit"),
+                       (("--finetune-domain", " "), "--finetune-domain is empty")):
         code, text = cli("judge", str(data), "--backend", "scripted:echo", *flags, "-w", workspace)
         assert code == 2 and why in one_error_line(text), text
     assert json.loads(cli("runs", "list", "--json", "-w", workspace)[1]) == []
