@@ -122,3 +122,8 @@ def test_memory_export_to_a_directory_and_an_empty_search_are_one_line(tmp_path:
     assert code == 2 and "cannot write it" in one_error_line(text), text
     code, text = cli("memory", "search", " ", "-w", str(tmp_path))
     assert code == 2 and "empty TEXT" in one_error_line(text), text
+
+
+def test_review_refuses_an_unknown_reason_instead_of_opening_an_empty_queue(tmp_path: Path) -> None:
+    code, text = cli("review", "--reason", "low_confidnce", "-w", str(tmp_path))
+    assert code == 2 and "low_confidence" in one_error_line(text), text
