@@ -7,6 +7,8 @@ caller runs it in non-standalone mode (see main.run_app)."""
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
 import typer
@@ -21,14 +23,32 @@ def _tidy(params: list[Any]) -> None:
             param.metavar = ""  # the type column shows the metavar: nothing, for a flag
 
 
+# A line break inside a paragraph, unless the next line starts a list item or is indented.
+_SOFT_BREAK = re.compile(r"\n(?![-*•] |\s)")
+_HYPHEN_BREAK = re.compile(r"(?<=\w-)\n(?=\w)")  # "prompt-\nimprovement" is one word
+
+
+def _reflow(text: str | None) -> str | None:
+    """typer 0.29 rewraps a docstring's first paragraph but keeps the source line breaks of the others, so they
+    print as ragged half-lines; joining each paragraph's lines lets rich wrap them to the terminal."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else _SOFT_BREAK.sub(" ", _HYPHEN_BREAK.sub("", p))
+                       for p in paragraphs)
+
+
 class _Tidied:
-    """Mixed into the command and group classes below: parameters and the help option get our metavars."""
+    """Mixed into the command and group classes below: parameters and the help option get our metavars, and the
+    help text is reflowed."""
 
     params: list[Any]
+    help: str | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _tidy(self.params)
+        self.help = _reflow(self.help)
 
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)  # type: ignore[misc]

@@ -21,7 +21,7 @@ from overseer.cli.options import (
     out,
     parse_label_rule,
 )
-from overseer.errors import OverseerError
+from overseer.errors import ConfigError, InputError, OverseerError
 
 if TYPE_CHECKING:
     from overseer.config import Settings
@@ -47,6 +47,8 @@ def evaluate(
     from overseer.report import agreement, plot, unmatched
     from overseer.samples_io import FieldMap, read_samples
 
+    if plot_path is not None and plot_path.suffix.lower() != ".png":
+        raise ConfigError(f"--plot writes a PNG: give a file name ending in .png, not {plot_path}")
     settings = load_settings(workspace=workspace)
     fields = FieldMap(id=id_field, prompt=prompt_field, response=response_field, label=label_field,
                       label_rule=parse_label_rule(label_rule))
@@ -60,7 +62,10 @@ def evaluate(
     metrics = agreement(samples, by_id)
     scripted = scripted_verdicts(by_id.values())
     if plot_path:
-        plot(str(plot_path), metrics, samples, by_id)
+        try:
+            plot(str(plot_path), metrics, samples, by_id)
+        except OSError as exc:
+            raise ConfigError(f"--plot {plot_path}: cannot write it ({exc.strerror or exc})") from None
     if as_json:
         out.print_json(json.dumps({**metrics.as_dict(), "scripted_verdicts": scripted}))
         return
@@ -92,12 +97,9 @@ def evaluate(
 
 def _load_results(settings: Settings, input: Path, run: str | None, results: Path | None) -> tuple[dict, str]:
     """The results by sample id, and where they came from (for messages)."""
-    from overseer.types import SampleResult
 
     if results is not None:
-        with results.open(encoding="utf-8") as f:
-            parsed = [SampleResult.model_validate_json(line) for line in f if line.strip()]
-        return {r.sample_id: r for r in parsed}, str(results)
+        return _read_results(results), str(results)
     store = open_store(settings)
     try:
         if run is None:
@@ -110,3 +112,31 @@ def _load_results(settings: Settings, input: Path, run: str | None, results: Pat
         return {r.sample_id: r for r in store.results(run)}, f"run {run} (judged on {info.input_path})"
     finally:
         store.close()
+
+
+def _read_results(path: Path) -> dict:
+    """A results JSONL written by `judge -o`; a line that is not one is an error naming it, as for any input."""
+    from pydantic import ValidationError
+
+    from overseer.types import SampleResult
+
+    by_id = {}
+    try:
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    result = SampleResult.model_validate_json(line)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(map(str, first["loc"]))
+                    raise InputError(f"not a result line of `overseer judge -o`: {first['msg']}", path=str(path),
+                                     line=number, field=where or None) from None
+                by_id[result.sample_id] = result
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"--results: cannot read it ({why})", path=str(path)) from None
+    if not by_id:
+        raise InputError("--results holds no results (an empty file?)", path=str(path))
+    return by_id

@@ -28,9 +28,11 @@ from overseer.errors import OverseerError
 
 
 def improve(
-    rounds: Annotated[int, typer.Option(help="Improvement rounds to run (each proposes one candidate).")] = 1,
-    budget_calls: Annotated[Optional[int], typer.Option(help="Stop once this many LLM calls were spent.")] = None,  # noqa: UP045
-    budget_usd: Annotated[Optional[float], typer.Option(help="Stop once this many dollars were spent.")] = None,  # noqa: UP045
+    rounds: Annotated[int, typer.Option(min=1, help="Improvement rounds to run (each proposes one candidate).")] = 1,
+    budget_calls: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        min=1, help="Stop once this many LLM calls were spent.")] = None,
+    budget_usd: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        min=0.0, help="Stop once this many dollars were spent.")] = None,
     backend: Backend = None,
     model: Model = None,
     base_url: BaseUrl = None,

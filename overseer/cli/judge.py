@@ -60,7 +60,7 @@ def judge(
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run: the latest unfinished run "  # noqa: UP045
                                                   "of INPUT, or --resume RUN.")] = None,
     no_cache: NoCache = False,
-    limit: Annotated[Optional[int], typer.Option(help="Judge only the first N valid samples.")] = None,  # noqa: UP045
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Judge only the first N valid samples.")] = None,  # noqa: UP045
     skip_invalid: Annotated[bool, typer.Option(help="Judge the valid records and write invalid ones to "
                                                "OUT.errors.jsonl instead of stopping.")] = False,
     prompt_field: PromptField = "prompt",
@@ -135,6 +135,8 @@ def judge(
         auto_tau(settings.workspace / "memory")
     if retry is not None and not (batch or resume):
         raise OverseerError("--retry applies to batch runs: add --batch (or --resume a batch run)")
+    if output is not None and output.is_dir():  # refused before a run exists, not as a traceback after
+        raise OverseerError(f"-o {output}: is a directory; give a file name, e.g. -o {output / 'results.jsonl'}")
     paths = expand_inputs(inputs)
     request = JobRequest(input_path=paths[0], inputs=paths, fields=fields, output=output, spec=spec, resume=resume,
                          limit=limit, skip_invalid=skip_invalid, use_memory=not no_memory, cascade=cascade_tau,
@@ -187,6 +189,8 @@ def _domain_flag(value: str | None) -> str | None:
     """--finetune-domain checked before any file is read; kept as text (it is part of the run's recorded config)."""
     from overseer.types import FinetuneDomain
 
+    if value is not None and not value.strip():  # else it silently means "no domain": every level unclassified
+        raise OverseerError("--finetune-domain is empty: give TOPIC[:BEHAVIOUR], e.g. finance:risky financial advice")
     try:
         domain = FinetuneDomain.parse(value)
     except ValueError as exc:

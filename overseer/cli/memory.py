@@ -122,6 +122,8 @@ def memory_search(
     """The K cases most similar to TEXT, best first; reviewed cases only unless --all.
 
     Similarity is cosine on the memory's embedding. The judge never sees unreviewed cases by default either."""
+    if not text.strip():  # an empty text has no embedding (WordLlama divides by its zero norm)
+        raise OverseerError("memory search needs some text to match, got an empty TEXT")
     store = _reader(workspace)
     hits = store.search(text, k, reviewed_only=not include_all) if store is not None else []
     if as_json:
@@ -223,7 +225,10 @@ def memory_export(
     if output is None:
         sys.stdout.writelines(lines)
     else:
-        output.write_text("".join(lines), encoding="utf-8")
+        try:
+            output.write_text("".join(lines), encoding="utf-8")
+        except OSError as exc:
+            raise OverseerError(f"-o {output}: cannot write it ({exc.strerror or exc})") from None
         err.print(f"wrote {len(lines)} cases to {output}", highlight=False)
 
 
@@ -273,7 +278,7 @@ def memory_rebuild(embedding: Embedding = None, lock_timeout: LockTimeout = 30.0
 def memory_calibrate(
     target: Annotated[float, typer.Option(help="Agreement with the human labels the memory must reach on the "
                                           "samples it decides alone.")] = 0.95,
-    tau: Annotated[Optional[list[float]], typer.Option(help="Show these cascade thresholds (repeat the option) "  # noqa: UP045
+    tau: Annotated[Optional[list[float]], typer.Option(help="Show these cascade thresholds (0.5-1; repeat the option) "  # noqa: UP045
                                                        "\\[default: 0.6 to 0.99 and the chosen one]; the choice is "
                                                        "always made over 0.5-0.999.", show_default=False)] = None,
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,

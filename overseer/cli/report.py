@@ -48,6 +48,9 @@ def report(runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045 (
     store = open_store(load_settings(workspace=workspace))
     try:
         chosen = list(runs or [])
+        twice = sorted({r for r in chosen if chosen.count(r) > 1})
+        if twice:  # counting a run's samples twice would halve every interval's width for nothing
+            raise ConfigError(f"run {', '.join(twice)} is given twice: name each run once")
         if not chosen:
             listed = store.list_runs()
             if not listed:

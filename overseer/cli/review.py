@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 from rich.table import Table
@@ -25,6 +25,7 @@ from overseer.cli.options import (
     out,
     parse_learn_labels,
 )
+from overseer.errors import ConfigError
 
 reviews_app = App(help="Human review decisions made in `overseer review`.")
 
@@ -63,7 +64,11 @@ def review(
     itself and shows the round's outcome when it lands. Press ? in the app for the keys."""
     from overseer.tui.app import ReviewApp
     from overseer.tui.state import ReviewSession
+    from overseer.types import ReviewReason
 
+    if reason is not None and reason not in get_args(ReviewReason):  # else the app opens on an empty queue
+        raise ConfigError(f"--reason {reason!r} is no review reason; use one of "
+                          f"{', '.join(get_args(ReviewReason))}")
     settings = load_settings(workspace=workspace, backend=backend, model=model, base_url=base_url,
                              judges=judge_specs(judges), reflection_backend=reflection_backend,
                              learn_every=learn_every, improve_labels=parse_learn_labels(labels))

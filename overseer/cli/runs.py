@@ -186,14 +186,18 @@ def runs_export(run: Annotated[str, typer.Argument(help="Run id.")],
     if output is None:
         sys.stdout.writelines(lines)
     else:
-        output.write_text("".join(lines), encoding="utf-8")
+        try:
+            output.write_text("".join(lines), encoding="utf-8")
+        except OSError as exc:
+            raise OverseerError(f"-o {output}: cannot write it ({exc.strerror or exc})") from None
         err.print(f"wrote {len(lines)} results to {output}")
 
 
 @runs_app.command("status")
 def runs_status(run: Annotated[str, typer.Argument(help="Run id of a `judge --batch` run.")],
                 wait: Annotated[bool, typer.Option("--wait", help="Keep polling until the run has finished.")] = False,
-                poll_interval: Annotated[float, typer.Option(help="Seconds between polls with --wait.")] = 60.0,
+                poll_interval: Annotated[float, typer.Option(
+                    min=0.1, help="Seconds between polls with --wait.")] = 60.0,
                 retry: BatchRetry = None,
                 workspace: Workspace = None,
                 as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:

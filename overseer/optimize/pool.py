@@ -16,7 +16,7 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Literal
 
-from overseer.errors import ConfigError
+from overseer.errors import ConfigError, InputError
 from overseer.memory import memory_exists
 from overseer.providers.scripted import seeded_fraction
 from overseer.samples_io import FieldMap, read_samples
@@ -156,7 +156,14 @@ def examples_from_reviews(store: RunStore, run_id: str | None = None) -> list[Ex
 
 
 def load_golden(path: Path, fields: FieldMap) -> list[Example]:
+    """A golden set vetoes rewrites, so a record silently dropped (a bad line, a missing label) would be a veto
+    lost: every invalid record is an error, and so is a file with none."""
     loaded = read_samples(path, fields)
+    if loaded.errors:
+        more = f" (and {len(loaded.errors) - 1} more invalid record(s))" if len(loaded.errors) > 1 else ""
+        raise InputError(f"golden set: {loaded.errors[0][1]}{more}")
+    if not loaded.samples:
+        raise InputError(f"golden set {path} has no records")
     return [Example(s, s.reference_label, source="golden") for _, s in loaded.samples
             if s.reference_label is not None]
 
