@@ -3,10 +3,11 @@
 One invocation judges a group of samples (see run.group_size) and returns their committed results in its
 `results` output. The judge node asks every (sample, judge) pair concurrently with asyncio.gather rather than one
 langgraph Send per pair: a Send task costs ~0.4 ms of CPU (task preparation, callbacks, config merging), which at
-256 calls in flight was most of the per-sample budget, and the gather keeps the same calls and the same cap. Every node is async: a sync node would
-run in a thread pool, costing a thread hop per step and sharing the SQLite connection across threads. State
-carries ids, verdicts and results; samples, judges and stores come from the run context, which no node mutates.
-There is no checkpointer: each result is committed to the run store, which is what makes a run resumable."""
+256 calls in flight was most of the per-sample budget; the gather makes the same calls under the same cap.
+Every node is async: a sync node would run in a thread pool, costing a thread hop per step and sharing the SQLite
+connection across threads. State carries ids, verdicts and results; samples, judges and stores come from the run
+context, which no node mutates. There is no checkpointer: each group's results are committed to the run store in
+one transaction (verdicts are cached as they arrive), which is what makes a run resumable."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ async def retrieve(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str,
 async def judge(state: JudgeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Ask every configured judge (models × prompt variants) about every undecided sample, all at once."""
     ctx = runtime.context
-    asks = []
+    asks: list[asyncio.Future[Verdict]] = []
     for sid, clause_ids in state["clause_ids"].items():
         shown = set(clause_ids)
         clauses = [c for c in ctx.selector.spec.clauses if c.id in shown]
