@@ -1,10 +1,12 @@
-"""The driver's call gate: a FIFO cap on calls in flight that survives cancelled waiters."""
+"""The judge driver: its FIFO call gate (a cap on calls in flight that survives cancelled waiters), and the GC
+thresholds it raises while judging and gives back."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 
-from overseer.run import CallGate
+from overseer.run import CallGate, _rarer_gc
 
 
 async def test_at_most_limit_inside_and_waiters_enter_in_arrival_order() -> None:
@@ -62,3 +64,14 @@ async def test_a_waiter_cancelled_after_it_was_handed_the_slot_passes_it_on() ->
     handed.cancel()
     await asyncio.gather(handed, next_one, return_exceptions=True)
     assert entered == [2] and gate.free == 1
+
+
+def test_judging_gives_the_gc_thresholds_back_even_when_it_fails() -> None:
+    before = gc.get_threshold()
+    try:
+        with _rarer_gc():
+            assert gc.get_threshold() != before
+            raise RuntimeError("a 401")
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before
