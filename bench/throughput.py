@@ -44,7 +44,9 @@ async def bare_loop(samples: list[Sample], latency: float, concurrency: int) -> 
     return time.perf_counter() - started
 
 
-async def full_graph(samples: list[Sample], latency: float, concurrency: int, workspace: Path) -> tuple[float, float]:
+async def full_graph(samples: list[Sample], latency: float, concurrency: int,
+                     workspace: Path) -> tuple[float, float, int]:
+    """(wall s, CPU s, LLM calls made: a second pass or a re-ask counts)."""
     settings = load_settings(workspace=str(workspace), backend=f"scripted:echo,latency={latency}",
                              concurrency=concurrency)
     spec = load_spec(None)
@@ -66,7 +68,7 @@ async def full_graph(samples: list[Sample], latency: float, concurrency: int, wo
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
     output.close()
     assert tally.done == len(samples), (tally.done, len(samples))
-    return wall, cpu
+    return wall, cpu, sum(judge.provider.calls for judge in ctx.judges.values())  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -76,13 +78,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     samples = make_samples(args.n)
-    ideal = args.n * args.latency / args.concurrency
+    ideal = args.n * args.latency / args.concurrency  # the bare loop makes one call per sample
     bare = asyncio.run(bare_loop(samples, args.latency, args.concurrency))
     with tempfile.TemporaryDirectory() as tmp:
-        wall, cpu = asyncio.run(full_graph(samples, args.latency, args.concurrency, Path(tmp)))
-    print(f"n={args.n} latency={args.latency} concurrency={args.concurrency} ideal_s={ideal:.2f} "
-          f"graph_s={wall:.2f} graph_ratio={ideal / wall:.3f} graph_cpu_ms_per_sample={cpu * 1000 / args.n:.2f} "
-          f"bare_s={bare:.2f} bare_ratio={ideal / bare:.3f}")
+        wall, cpu, calls = asyncio.run(full_graph(samples, args.latency, args.concurrency, Path(tmp)))
+    graph_ideal = calls * args.latency / args.concurrency
+    print(f"n={args.n} latency={args.latency} concurrency={args.concurrency} calls={calls} "
+          f"ideal_s={graph_ideal:.2f} graph_s={wall:.2f} graph_ratio={graph_ideal / wall:.3f} "
+          f"graph_cpu_ms_per_sample={cpu * 1000 / args.n:.2f} bare_s={bare:.2f} bare_ratio={ideal / bare:.3f}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ re-asked once with the reasons; if it still fails it is stored `unscored` with t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import functools
@@ -87,7 +86,7 @@ class Judge:
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     cache: VerdictCache | None = None
     on_retry: Any = None  # callable(exc) for progress counters
-    gate: asyncio.Semaphore | None = None  # shared cap on calls in flight across judges
+    gate: contextlib.AbstractAsyncContextManager[Any] | None = None  # shared cap on calls in flight across judges
     max_response_chars: int | None = None  # what the judge sees of a response; None = sized to its context
     rubric = "spec"
     role_placeholders: ClassVar[tuple[str, ...]] = ("clauses", "delimiter", "sample")

@@ -140,23 +140,28 @@ class RunTables:
 
     def save_result(self, result: SampleResult) -> None:
         """Commit one sample's aggregate, verdicts and (if routed there) its review-queue entry atomically."""
-        agg = result.aggregate
+        self.save_results([result])
+
+    def save_results(self, results: list[SampleResult]) -> None:
+        """Commit several samples' results, each with its verdicts and queue entry, in one transaction: a commit
+        costs more than the rows, and the graph commits a group at once (before reporting any of it)."""
         now = utcnow().isoformat()
         with self.db.transaction() as db:
             # rowid order = commit order, which `results()` replays (an output file in judging order).
-            db.execute("INSERT OR REPLACE INTO results (run_id, sample_id, label, route, result_json, "
-                       "created_at) VALUES (?,?,?,?,?,?)",
-                       (result.run_id, result.sample_id, agg.label, agg.route, result.model_dump_json(), now))
+            db.executemany("INSERT OR REPLACE INTO results (run_id, sample_id, label, route, result_json, "
+                           "created_at) VALUES (?,?,?,?,?,?)",
+                           [(r.run_id, r.sample_id, r.aggregate.label, r.aggregate.route, r.model_dump_json(), now)
+                            for r in results])
             db.executemany(
                 "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(result.run_id, v.sample_id, v.provenance.judge_id, v.status, v.label, v.provenance.prompt_hash,
+                [(r.run_id, v.sample_id, v.provenance.judge_id, v.status, v.label, v.provenance.prompt_hash,
                   v.provenance.model, v.provenance.usage.input_tokens, v.provenance.usage.output_tokens,
-                  v.provenance.cost_usd, int(v.provenance.cached)) for v in result.verdicts])
-            if agg.review_reasons:
-                # OR IGNORE: saving a result again must not send an already-reviewed item back to pending.
-                db.execute("INSERT OR IGNORE INTO review_queue (run_id, sample_id, reasons_json, status, "
+                  v.provenance.cost_usd, int(v.provenance.cached)) for r in results for v in r.verdicts])
+            # OR IGNORE: saving a result again must not send an already-reviewed item back to pending.
+            db.executemany("INSERT OR IGNORE INTO review_queue (run_id, sample_id, reasons_json, status, "
                            "created_at) VALUES (?,?,?,'pending',?)",
-                           (result.run_id, result.sample_id, json.dumps(agg.review_reasons), now))
+                           [(r.run_id, r.sample_id, json.dumps(r.aggregate.review_reasons), now)
+                            for r in results if r.aggregate.review_reasons])
 
     def results(self, run_id: str) -> Iterator[SampleResult]:
         for (blob,) in self.db.iterate("SELECT result_json FROM results WHERE run_id = ? ORDER BY rowid", (run_id,)):
