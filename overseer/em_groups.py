@@ -71,12 +71,12 @@ def value(answer: Answer, field: str) -> Any:
     return answer.sample.metadata.get(field)
 
 
-def check_fields(samples: Sequence[Sample], by: Sequence[str]) -> None:
+def check_fields(samples: Sequence[Sample], by: Sequence[str], flag: str = "--by") -> None:
     """A --by field no sample has is a typo: say so rather than print one group keyed None."""
     known = {*SPECIAL, *SAMPLE_FIELDS, *(k for s in samples for k in s.metadata)}
     for field in by:
         if field not in known:
-            raise ConfigError(f"--by {field}: no sample has a field or metadata key {field!r} "
+            raise ConfigError(f"{flag} {field}: no sample has a field or metadata key {field!r} "
                              f"(known: {', '.join(sorted(known))})")
 
 
@@ -141,7 +141,8 @@ def em_report(items: Sequence[Item], by: Sequence[str], control: str | None = No
               cluster_by: str = QUESTION_ID) -> dict[str, Any]:
     """{"overall": G, "groups": [G, ...], "by": [...], "threshold_sweep": [...], "judges": [G per judge],
     "agreement": {...}, "control": {field: value} | None, "deltas": [...] | None} over the items' answers."""
-    check_fields([item[0] for item in items], [*by, cluster_by])
+    check_fields([item[0] for item in items], by)
+    check_fields([item[0] for item in items], [cluster_by], "--cluster-by")
     named = None if control is None else em_deltas.parse_control(control, by)
     per_judge = "judge" in by
     every = [a for item in items for a in answers(item, per_judge)]

@@ -132,5 +132,5 @@ def test_cluster_by_seed_resamples_seeds_not_questions() -> None:
 
 
 def test_cluster_by_a_field_no_sample_has_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="seeed"):
+    with pytest.raises(ConfigError, match="--cluster-by seeed"):
         em_report(design({("base", "qa"): 1}), [], cluster_by="seeed")
