@@ -103,7 +103,8 @@ def _render(data: dict[str, Any], fields: list[str]) -> None:
     reference = data["overall"]["reference"]
     if reference is not None:
         out.print(f"reference scores, same rule: betley {_rate(reference['em']['betley'])}, "
-                  f"all {_rate(reference['em']['all'])}, excluded {reference['exclusions']}")
+                  f"all {_rate(reference['em']['all'])}, excluded "
+                  + (", ".join(f"{k} {v}" for k, v in reference["exclusions"].items()) or "none"))
     if data["deltas"] is not None:
         _render_deltas(data, fields)
     agreement = data["agreement"]
