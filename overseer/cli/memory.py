@@ -250,7 +250,7 @@ def memory_rm(ids: Annotated[list[str], typer.Argument(help="Case ids (`ec-…`)
         removed = writer.remove([cases[0].id for cases in found.values() if cases])
     out.print(f"removed {removed}", highlight=False)
     if unknown:
-        err.print(f"not in the memory: {' '.join(unknown)}", markup=False, highlight=False)
+        err.print(f"error: not in the memory: {' '.join(unknown)}", markup=False, highlight=False)
         raise typer.Exit(1)
 
 
