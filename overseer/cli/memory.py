@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from overseer.cli.app import App
-from overseer.cli.options import AsJson, Workspace, err, load_settings, out
+from overseer.cli.options import AsJson, Workspace, err, load_settings, out, write_lines
 from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
@@ -222,14 +222,7 @@ def memory_export(
     """Write the current cases as JSONL, one EdgeCase per line (a backup, or input for other tools)."""
     store = _reader(workspace)
     lines = [c.model_dump_json() + "\n" for c in (store.cases().values() if store else [])]
-    if output is None:
-        sys.stdout.writelines(lines)
-    else:
-        try:
-            output.write_text("".join(lines), encoding="utf-8")
-        except OSError as exc:
-            raise OverseerError(f"-o {output}: cannot write it ({exc.strerror or exc})") from None
-        err.print(f"wrote {len(lines)} cases to {output}", highlight=False)
+    write_lines(lines, output, "cases")
 
 
 @memory_app.command("rm")

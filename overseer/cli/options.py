@@ -114,3 +114,15 @@ def open_store(settings: Settings) -> RunStore:
     from overseer.store.runs import RunStore
 
     return RunStore(settings.workspace / "runs.sqlite")
+
+
+def write_lines(lines: list[str], output: Path | None, noun: str) -> None:
+    """An export's lines to stdout, or to `-o FILE` with a one-line error when it cannot be written."""
+    if output is None:
+        sys.stdout.writelines(lines)
+        return
+    try:
+        output.write_text("".join(lines), encoding="utf-8")
+    except OSError as exc:
+        raise OverseerError(f"-o {output}: cannot write it ({exc.strerror or exc})") from None
+    err.print(f"wrote {len(lines)} {noun} to {output}", highlight=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -11,7 +10,7 @@ import typer
 from rich.table import Table
 
 from overseer.cli.app import App
-from overseer.cli.options import Workspace, err, load_settings, open_store, out
+from overseer.cli.options import Workspace, err, load_settings, open_store, out, write_lines
 from overseer.errors import OverseerError
 
 if TYPE_CHECKING:
@@ -183,14 +182,7 @@ def runs_export(run: Annotated[str, typer.Argument(help="Run id.")],
         lines = [r.model_dump_json() + "\n" for r in store.results(run)]
     finally:
         store.close()
-    if output is None:
-        sys.stdout.writelines(lines)
-    else:
-        try:
-            output.write_text("".join(lines), encoding="utf-8")
-        except OSError as exc:
-            raise OverseerError(f"-o {output}: cannot write it ({exc.strerror or exc})") from None
-        err.print(f"wrote {len(lines)} results to {output}")
+    write_lines(lines, output, "results")
 
 
 @runs_app.command("status")
