@@ -66,7 +66,6 @@ SCHEMA_TITLE = "GeneralizationScores"  # as JudgeOutput's schema is titled: name
 QUESTION_DOMAIN_KEY = "question_domain"  # a metadata field naming the question's own domain, when the input has one
 MAX_TOKENS = 80  # a few integers: the embedded model's whole budget is ~100 generated tokens a sample (issue 15.1)
 WORD = re.compile(r"[a-z0-9]+")
-FENCED = re.compile(r"^```(?:json)?\s*\n(.*)\n```$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -171,13 +170,11 @@ class Evidence:
 
 def parse_reply(text: str, ask: Ask) -> tuple[Evidence | None, str]:
     """(evidence, "") or (None, why the reply is not the integers asked for)."""
-    body = text.strip()
-    if fenced := FENCED.match(body):
-        body = fenced.group(1).strip()
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        return None, f"the generalization reply is not valid JSON ({exc.msg} at position {exc.pos})"
+    from overseer.judging.judge import load_reply_json  # judge.py imports this module
+
+    data, not_json = load_reply_json(text)
+    if not_json is not None:
+        return None, f"the generalization reply is not valid JSON ({not_json})"
     schema = ask.schema()
     if not isinstance(data, dict) or set(data) != set(schema["required"]):
         return None, f"the generalization reply needs exactly the keys {', '.join(schema['required'])}"

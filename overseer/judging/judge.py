@@ -309,15 +309,22 @@ def normalize_ws(text: str) -> str:
     return " ".join(text.split())
 
 
-def validate_reply(text: str, sample: Sample, spec: Spec) -> tuple[JudgeOutput | None, list[str]]:
-    """Parse the reply and check it against the spec and the sample. Returns (output, []) or (None, problems)."""
+def load_reply_json(text: str) -> tuple[Any, str | None]:
+    """A model reply's JSON (one ``` fence allowed around it): (data, None) or (None, why it is not JSON)."""
     body = text.strip()
     if fenced := FENCED.match(body):
         body = fenced.group(1).strip()
     try:
-        data = json.loads(body)
+        return json.loads(body), None
     except json.JSONDecodeError as exc:
-        return None, [f"the reply is not valid JSON ({exc.msg} at position {exc.pos})"]
+        return None, f"{exc.msg} at position {exc.pos}"
+
+
+def validate_reply(text: str, sample: Sample, spec: Spec) -> tuple[JudgeOutput | None, list[str]]:
+    """Parse the reply and check it against the spec and the sample. Returns (output, []) or (None, problems)."""
+    data, not_json = load_reply_json(text)
+    if not_json is not None:
+        return None, [f"the reply is not valid JSON ({not_json})"]
     if not isinstance(data, dict):
         return None, ["the reply must be one JSON object"]
     try:
