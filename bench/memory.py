@@ -4,6 +4,8 @@ Inserts: EdgeCaseStore.add (log append + fsync, duplicate check, embedding, inde
 `add` of the very vectors the store computed and the same documents, batch by batch and interleaved (one batch
 ours, the same batch raw) so machine noise hits both alike. `insert_ratio` = ours / raw, the embedding counted on
 our side only; `embedded_insert_ratio` counts it on both (raw chroma plus the embedding a user would still need).
+Raw chroma stores the case JSON as its document, as a user of chroma would; the store keeps it in the entry's
+metadata instead, which skips chroma's full-text index (see memory/store.py).
 Queries: p50/p95 of EdgeCaseStore.similar against a raw top-4 query on the same index and vector, interleaved.
 
     python bench/memory.py [--sizes 10000 100000] [--queries 200]

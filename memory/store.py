@@ -5,6 +5,9 @@ Layout of WORKSPACE/memory/:
     index/        chromadb PersistentClient (cosine space), two collections: reviewed and unreviewed cases.
                   Keeping them apart makes the poisoning guard structural (retrieval queries only the
                   reviewed index) and fast: chroma's metadata filter made a query ~15x slower at 10k cases.
+                  Each entry's metadata holds the case's JSON (`case`) and its `origin`; it has no chroma
+                  document, because chroma full-text-indexes documents, which we never search, and that index
+                  was half the cost of an insert (indexes written before keep their documents and still read).
                   Rebuilt from cases.jsonl by `rebuild()`.
     meta.json     which embedding built the index, how many bytes of the log it holds and a checksum of their
                   end (a log shorter than that, or with another end, was truncated or replaced: an error, never
@@ -402,8 +405,7 @@ class EdgeCaseStore:
                 if moved:
                     self.index(not reviewed).delete(ids=moved)
                 self.index(reviewed).upsert(ids=[chunk[j].id for j in rows], embeddings=vectors[rows],
-                                            documents=[docs[j] for j in rows],
-                                            metadatas=[_index_metadata(chunk[j]) for j in rows])
+                                            metadatas=[_index_metadata(chunk[j], docs[j]) for j in rows])
 
     def rebuild(self, embedding: str | None = None) -> int:
         """Drop the index and recreate it from the log, optionally with another embedding. Returns the count."""
@@ -441,9 +443,9 @@ class EdgeCaseStore:
             return {}
         found: dict[str, EdgeCase] = {}
         for reviewed in (True, False):
-            got = self.index(reviewed).get(ids=ids, include=["documents"])
-            found.update((i, EdgeCase.model_validate_json(doc))
-                         for i, doc in zip(got["ids"], got["documents"], strict=True))
+            got = self.index(reviewed).get(ids=ids, include=["documents", "metadatas"])
+            found.update((i, EdgeCase.model_validate_json(_case_json(doc, meta)))
+                         for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True))
         return found
 
     def logged_ids(self) -> set[str]:
@@ -472,7 +474,7 @@ class EdgeCaseStore:
         return self.search_vector(self.embedder.embed([text])[0], k, reviewed_only=reviewed_only)
 
     def search_vector(self, vector: np.ndarray, k: int, *, reviewed_only: bool = False) -> list[tuple[EdgeCase, float]]:
-        include = ["documents", "distances"]
+        include = ["documents", "metadatas", "distances"]
         found: list[tuple[EdgeCase, float]] = []
         for reviewed in (True,) if reviewed_only else (True, False):
             index = self.index(reviewed)
@@ -480,8 +482,9 @@ class EdgeCaseStore:
             if total == 0:
                 continue
             result = index.query(query_embeddings=[vector], n_results=min(k, total), include=include)
-            for j, doc in enumerate(result["documents"][0]):
-                found.append((EdgeCase.model_validate_json(doc), 1.0 - float(result["distances"][0][j])))
+            for doc, meta, distance in zip(result["documents"][0], result["metadatas"][0], result["distances"][0],
+                                           strict=True):
+                found.append((EdgeCase.model_validate_json(_case_json(doc, meta)), 1.0 - float(distance)))
         return sorted(found, key=lambda pair: -pair[1])[:k]
 
     def similar(self, text: str, k: int = 4, *, per_source: int = 2, duplicate_similarity: float = 0.85,
@@ -515,7 +518,7 @@ class EdgeCaseStore:
             vec = np.asarray(embedding, dtype=np.float32)
             if any(float(vec @ other) >= duplicate_similarity for other in kept):
                 continue
-            chosen.append((EdgeCase.model_validate_json(doc), 1.0 - float(distance)))
+            chosen.append((EdgeCase.model_validate_json(_case_json(doc, meta)), 1.0 - float(distance)))
             kept.append(vec)
             per_origin[origin] = per_origin.get(origin, 0) + 1
             if len(chosen) == k:
@@ -527,9 +530,10 @@ class EdgeCaseStore:
         ids: list[str] = []
         cases: list[dict[str, Any]] = []
         for reviewed in (True,) if reviewed_only else (True, False):
-            got = self.index(reviewed).get(include=["documents"])
+            got = self.index(reviewed).get(include=["documents", "metadatas"])
             ids += got["ids"]
-            cases += [json.loads(doc) for doc in got["documents"] or []]  # plain json: 100k cases in ~1 s
+            cases += [json.loads(_case_json(doc, meta))  # plain json: 100k cases in ~1 s
+                      for doc, meta in zip(got["documents"], got["metadatas"], strict=True)]
         return ids, [c.get("prompt") for c in cases], [c["response"] for c in cases], [c["label"] for c in cases]
 
     @property
@@ -568,8 +572,15 @@ def same_content(a: EdgeCase, b: EdgeCase) -> bool:
     return _content(a) == _content(b)
 
 
-def _index_metadata(case: EdgeCase) -> dict[str, Any]:
-    return {"reviewed": case.reviewed, "label": case.label, "source": case.source,
-            "origin": case.source_ref or case.source}
+def _index_metadata(case: EdgeCase, document: str) -> dict[str, Any]:
+    return {"case": document, "origin": case.source_ref or case.source}
+
+
+def _case_json(document: str | None, metadata: Any) -> str:
+    """An entry's case JSON: in its metadata, or (an index written before) its chroma document."""
+    found = (metadata or {}).get("case") or document
+    if not isinstance(found, str):
+        raise OverseerError(f"a memory index entry has no case; rebuild the index with {REBUILD_HINT}")
+    return found
 
 
