@@ -7,7 +7,6 @@ summary."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import fcntl
 import gc
@@ -25,6 +24,7 @@ from overseer.clauses import ClauseSelector
 from overseer.config import Settings
 from overseer.errors import ConfigError, InputError, RunError
 from overseer.judging.betley import BetleyJudge, betley_prompt
+from overseer.judging.gate import CallGate
 from overseer.judging.graph import RunContext, graph
 from overseer.judging.judge import Judge
 from overseer.memory import memory_exists
@@ -171,40 +171,6 @@ class OutputFile:
         self.handle.close()  # releases the lock
 
 
-class CallGate:
-    """A FIFO cap on model calls in flight, shared by every judge. Not asyncio.Semaphore: on Python 3.11 its
-    acquire scans the whole waiter queue (`locked()` is an any() over it), and the driver keeps thousands of calls
-    queued at high concurrency, which cost ~50 µs per call. Here a release hands its slot to the next live waiter."""
-
-    def __init__(self, limit: int) -> None:
-        self.free = limit  # > 0 only while nobody waits
-        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def __aenter__(self) -> None:
-        if self.free:
-            self.free -= 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._release()  # handed a slot, then cancelled before using it: pass it on
-            raise
-
-    async def __aexit__(self, *_: object) -> None:
-        self._release()
-
-    def _release(self) -> None:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():  # a cancelled waiter is skipped
-                waiter.set_result(None)
-                return
-        self.free += 1
-
-
 def group_size(concurrency: int) -> int:
     """Samples per graph invocation. LangGraph costs ~1–2 ms of CPU per invocation (five nodes, their tasks and
     callbacks); at high concurrency and short latencies that alone would saturate the event loop, so samples
@@ -251,7 +217,7 @@ async def judge_samples(ctx: RunContext, pending: list[str], concurrency: int,
             for sample_id in group:  # in input order: record and queue_review ran side by side
                 on_result(by_id[sample_id])
 
-    with _rarer_gc():
+    with _rarer_gc(), ctx.store.db.background_checkpoints():
         workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, max(queue.qsize(), 1)))]
         try:
             await asyncio.gather(*workers)

@@ -7,6 +7,7 @@ aggregation) is a helper here, so another engine could be added in this one file
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -127,6 +128,39 @@ class Database:
                 self.conn.execute("ROLLBACK")
             raise
         self.execute("COMMIT")
+
+    @contextmanager
+    def background_checkpoints(self, every_s: float = 0.5) -> Iterator[None]:
+        """While a long write-heavy job runs, copy the WAL into the database from a thread instead of in the
+        committing statement. SQLite's automatic checkpoint runs inside whichever commit crosses 1000 pages,
+        with an fsync, and that was more than half of an autocommit's cost (a cached verdict: 45 µs → 20 µs);
+        Python's sqlite3 releases the GIL while SQLite works, so here it overlaps the judging. PASSIVE: it never
+        blocks a writer or a reader. The automatic checkpoint comes back afterwards, and one last copy is made."""
+        stop = threading.Event()
+
+        def checkpoint() -> None:
+            with suppress(sqlite3.Error):
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1.0)
+                try:
+                    while not stop.wait(every_s):
+                        with suppress(sqlite3.Error):  # busy: another process is checkpointing; next time
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    with suppress(sqlite3.Error):
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    conn.close()
+
+        before = int(self.scalar("PRAGMA wal_autocheckpoint"))
+        self.execute("PRAGMA wal_autocheckpoint = 0")
+        worker = threading.Thread(target=checkpoint, name="overseer-wal-checkpoint", daemon=True)
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            worker.join()
+            with suppress(sqlite3.Error):
+                self.conn.execute(f"PRAGMA wal_autocheckpoint = {before}")
 
     # --- migrations -----------------------------------------------------------------------------------------
     def schema_version(self) -> int:

@@ -3,6 +3,7 @@ rendering, keyed delimiters, and a cache that replays only scored verdicts under
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -236,6 +237,36 @@ def test_cache_key_changes_with_prompt_hash_model_and_base_url(make_judge, promp
     elsewhere = ScriptedProvider()
     elsewhere.base_url = "http://127.0.0.1:8000/v1"
     assert make_judge(elsewhere).cache_key(messages) != key
+
+
+def reference_key(judge, messages, schema=None) -> str:
+    """The key as every existing cache holds it (the formula before the hand-written JSON)."""
+    from overseer.judging.judge import JUDGE_SCHEMA, JUDGE_SCHEMA_HASH
+
+    blob = json.dumps({
+        "backend": judge.provider.backend, "model": judge.provider.model, "base_url": judge.provider.base_url,
+        "messages": [m.model_dump() for m in messages], "params": judge.params.model_dump(),
+        "schema": JUDGE_SCHEMA_HASH if schema in (None, JUDGE_SCHEMA) else json.dumps(schema, sort_keys=True),
+        "prompt": judge.prompt.hash, "spec": judge.spec.hash}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("text", ["plain", "quotes \" and \\ backslashes\n\ttabs", "ünïcödé — 日本語 🙂 \u2028",
+                                  "\x00\x1f control", ""])
+def test_cache_key_is_byte_for_byte_the_json_dumps_key(make_judge, sample, clauses, text):
+    """Existing caches keep hitting: the hand-written JSON equals json.dumps(sort_keys=True), whatever the text,
+    the base URL (None or set), the params or the schema; the remembered system prompt changes nothing."""
+    provider = ScriptedProvider()
+    for base_url in (None, "http://127.0.0.1:8000/v1"):
+        provider.base_url = base_url
+        judge = make_judge(provider)
+        judge.params = judge.params.model_copy(update={"temperature": 0.7, "seed": None})
+        odd = sample.model_copy(update={"response": text + " " + sample.response, "prompt": text})
+        messages = judge.messages(odd, clauses)
+        messages = [m.model_copy(update={"content": m.content + text}) if m.role == "system" else m for m in messages]
+        for schema in (None, {"type": "object", "properties": {"label": {"enum": ["aligned", text]}}}):
+            for _ in range(2):  # the second time from the remembered system prompt
+                assert judge.cache_key(messages, schema) == reference_key(judge, messages, schema)
 
 
 async def test_another_model_misses_the_cache(make_judge, sample, clauses, store):
