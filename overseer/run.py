@@ -174,10 +174,11 @@ class OutputFile:
 def group_size(concurrency: int) -> int:
     """Samples per graph invocation. LangGraph costs ~1–2 ms of CPU per invocation (five nodes, their tasks and
     callbacks); at high concurrency and short latencies that alone would saturate the event loop, so samples
-    travel in groups (32 at C=256: ~0.05 ms a sample). Calls stay capped at `concurrency` by the judges' shared
+    travel in groups (64 at C=256: ~0.025 ms a sample; groups of 32 measured slower, bench/throughput.py
+    --latency 0). Calls stay capped at `concurrency` by the judges' shared
     gate, and `concurrency` groups are in flight, so a group waiting for its slowest call never leaves a call
     slot idle; a finished verdict waiting for its group is already in the verdict cache."""
-    return max(1, concurrency // 8)
+    return max(1, concurrency // 4)
 
 
 @contextlib.contextmanager

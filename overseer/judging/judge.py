@@ -192,7 +192,8 @@ class Judge:
         provenance = self.provenance(clauses, edge_cases, cut)
         context = CallContext(sample_id=sample.id, response=sample.response, clause_ids=tuple(c.id for c in clauses))
         verdict = await self._ask(sample, messages, context, provenance, schema)
-        verdict = verdict.model_copy(update={"generalization": None})  # a level an older prompt gave is not read
+        if verdict.generalization is not None:  # a level an older prompt gave is not read
+            verdict = verdict.model_copy(update={"generalization": None})
         if self.cache is not None and verdict.status == "scored":
             self.cache.put(key, verdict)  # errors and unscored replies are retried next run, never cached
         if isinstance(self.gate, CallGate):
