@@ -174,11 +174,12 @@ class OutputFile:
 def group_size(concurrency: int) -> int:
     """Samples per graph invocation. LangGraph costs ~1–2 ms of CPU per invocation (five nodes, their tasks and
     callbacks); at high concurrency and short latencies that alone would saturate the event loop, so samples
-    travel in groups (64 at C=256: ~0.025 ms a sample; groups of 32 measured slower, bench/throughput.py
-    --latency 0). Calls stay capped at `concurrency` by the judges' shared
+    travel in groups (32 at C=256: ~0.05 ms a sample). Not larger: a group's calls are prepared, and its results
+    aggregated and committed, in one step each, and at 64 those steps delayed every call due meanwhile (at
+    latency 0.2 calls held their slot 251 ms instead of 225; bench/throughput.py at C=256). Calls stay capped at `concurrency` by the judges' shared
     gate, and `concurrency` groups are in flight, so a group waiting for its slowest call never leaves a call
     slot idle; a finished verdict waiting for its group is already in the verdict cache."""
-    return max(1, concurrency // 4)
+    return max(1, concurrency // 8)
 
 
 @contextlib.contextmanager
