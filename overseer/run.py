@@ -176,9 +176,10 @@ def group_size(concurrency: int) -> int:
     callbacks); at high concurrency and short latencies that alone would saturate the event loop, so samples
     travel in groups (32 at C=256: ~0.05 ms a sample). Not larger: a group's calls are prepared, and its results
     aggregated and committed, in one step each, and at 64 those steps delayed every call due meanwhile (at
-    latency 0.2 calls held their slot 251 ms instead of 225; bench/throughput.py at C=256). Calls stay capped at `concurrency` by the judges' shared
-    gate, and `concurrency` groups are in flight, so a group waiting for its slowest call never leaves a call
-    slot idle; a finished verdict waiting for its group is already in the verdict cache."""
+    latency 0.2 calls held their slot 251 ms instead of 225; bench/throughput.py at C=256). Calls stay capped
+    at `concurrency` by the judges' shared gate, and `concurrency` groups are in flight, so a group waiting for
+    its slowest call never leaves a call slot idle; a finished verdict waiting for its group is already in the
+    verdict cache."""
     return max(1, concurrency // 8)
 
 
