@@ -184,7 +184,12 @@ class LocalProvider:
 
         # logits_all stays False: it is what llama-cpp needs for logprobs, but it made a 1.5k-token prompt
         # 2.5x slower and grew memory from ~0.4 to ~1.7 GB, so this backend does not offer logprobs.
-        return llama_cpp.Llama(model_path=str(path), n_ctx=self.n_ctx, verbose=False, seed=self.seed, **options)
+        # flash_attn: with a 576-wide model, attention over the ~1,400-token shared prefix is most of the cost of
+        # every token read (perf: ggml's f16 dot product ~80% of an 8-token batch); the fused kernel skips the
+        # masked cells. Prompts of hundreds of tokens read 20-35% faster, 8-token batches ~20% slower; the
+        # README judge step took 5-15% less CPU in 3 alternating runs.
+        return llama_cpp.Llama(model_path=str(path), n_ctx=self.n_ctx, verbose=False, seed=self.seed,
+                               flash_attn=True, **options)
 
     async def complete(self, messages: list[Message], schema: dict[str, Any] | None,
                        params: GenerationParams, context: CallContext) -> Completion:
