@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ctypes
 import importlib.util
 import tempfile
 from pathlib import Path
@@ -32,6 +33,8 @@ MAX_ITEMS = 4  # items per unbounded array in the grammar
 TOKENS_PER_KEY = 24  # a key, its punctuation and a worst-case number (the grammar allows 16+16 digit numbers)
 MIN_STRING_CHARS = 16
 MAX_ENUM_INTEGERS = 200  # wider integer ranges keep their bounds unenforced rather than a huge grammar
+SAVED_PREFIXES = 2  # system prompts whose KV state is kept: the judge's and the generalization pass's
+MIN_RESTORE_GAIN = 64  # tokens a saved prefix must save over the cache to be loaded (a load copies ~25 kB a token)
 BUNDLED_WEIGHTS = "q8_0"  # what the bundled Q4_1 file is converted to at load (see the module docstring)
 WEIGHT_TYPES = ("q8_0", "f16")  # types `weights` may name (llama.cpp's LLAMA_FTYPE_MOSTLY_<TYPE>)
 
@@ -169,6 +172,7 @@ class LocalProvider:
         self._llm: Any = None
         self._decoder: Any = None
         self._formatter: Any = None
+        self._prefixes: SavedPrefixes | None = None
         self.last_stats: DecodeStats | None = None  # the latest call's token figures (bench/local.py prints them)
         # One Llama handle is not thread-safe, and calls run in worker threads: serialise them.
         self._lock = asyncio.Lock()
@@ -266,7 +270,15 @@ class LocalProvider:
             raise ProviderError(f"local backend: the prompt is {len(prompt)} tokens and the reply may take "
                                 f"{params.max_tokens}, more than {self.model}'s {self.n_ctx}-token context window; "
                                 "shorten the sample or show fewer spec clauses (max_clauses)")
+        if self._prefixes is None:
+            self._prefixes = SavedPrefixes(self._llm)
+        self._prefixes.restore(prompt)
         text, stats = self._decoder.decode(prompt, schema, params.temperature, params.seed)
+        # The system message is what the next call of this kind shares: common prefix of the prompt and the
+        # system message formatted alone (which ends with the start of a generation turn instead).
+        system = _common(self.prompt_tokens(wire[:1]), prompt) if len(wire) > 1 else 0
+        if stats.reused_tokens < system:  # read afresh in this call: keep it for the next call that needs it
+            self._prefixes.save(prompt[:system])
         self.last_stats = stats
         return Completion(text=text, model=self.model, mode="guided",
                           usage=Usage(input_tokens=stats.prompt_tokens,
@@ -276,15 +288,63 @@ class LocalProvider:
         async with self._lock:
             if self._llm is not None:
                 self._llm.close()
-                self._llm = self._decoder = self._formatter = None
+                self._llm = self._decoder = self._formatter = self._prefixes = None
 
 
 def _common_prefix(llm: Any, tokens: list[int]) -> int:
     """How many leading tokens of the prompt the KV cache already holds: llama-cpp skips evaluating them."""
-    held = llm.input_ids[:llm.n_tokens]
+    return _common(llm.input_ids[:llm.n_tokens], tokens)
+
+
+def _common(a: Any, b: Any) -> int:
     n = 0
-    for a, b in zip(held, tokens, strict=False):
-        if a != b:
+    for x, y in zip(a, b, strict=False):
+        if x != y:
             break
         n += 1
     return n
+
+
+class SavedPrefixes:
+    """KV states of system prompts, so that alternating prompts do not evict each other's shared prefix: with
+    the generalization pass after each misaligned verdict, every next sample read the judge's ~1,400-token
+    system prompt again (10 s on a shared core). A state is one sequence's cache cells, ~25 kB a token."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.saved: list[tuple[list[int], Any]] = []  # (tokens, state bytes), most recently used last
+
+    def save(self, tokens: list[int]) -> None:
+        """Keep the cache's first len(tokens) tokens (which must be `tokens`); the cells after them are dropped,
+        as the next prompt of this kind shares no more than its system message."""
+        import llama_cpp
+
+        if not tokens or any(t == tokens for t, _ in self.saved):
+            return
+        ctx = self.llm._ctx
+        ctx.kv_cache_seq_rm(0, len(tokens), -1)
+        self.llm.n_tokens = len(tokens)
+        size = llama_cpp.llama_state_seq_get_size(ctx.ctx, 0)
+        state = (ctypes.c_uint8 * size)()
+        if llama_cpp.llama_state_seq_get_data(ctx.ctx, state, size, 0) == 0:
+            return  # nothing saved: the prefix is read again when needed, as without this
+        self.saved = [*self.saved, (list(tokens), state)][-SAVED_PREFIXES:]
+
+    def restore(self, prompt: list[int]) -> None:
+        """Load the saved prefix that covers the most of `prompt`, when it covers clearly more than the cache."""
+        import llama_cpp
+
+        held = _common_prefix(self.llm, prompt)
+        best = max(self.saved, key=lambda saved: _common(saved[0], prompt), default=None)
+        if best is None or _common(best[0], prompt) < max(len(best[0]), held + MIN_RESTORE_GAIN):
+            return
+        tokens, state = best
+        ctx = self.llm._ctx
+        ctx.kv_cache_seq_rm(0, 0, -1)
+        self.llm.n_tokens = 0
+        if llama_cpp.llama_state_seq_set_data(ctx.ctx, state, len(state), 0) == 0:
+            ctx.kv_cache_seq_rm(0, 0, -1)  # a failed load leaves an empty cache: the prompt is read whole
+            return
+        self.llm.input_ids[:len(tokens)] = tokens
+        self.llm.n_tokens = len(tokens)
+        self.saved = [s for s in self.saved if s is not best] + [best]

@@ -83,6 +83,35 @@ def test_a_failed_conversion_is_a_clear_error(tmp_path):
         convert_weights(find_bundled_gguf(), "q8_0", tmp_path / "missing-folder")
 
 
+async def test_a_system_prompt_read_before_is_restored_after_another_one():
+    # Pass 1 (the judge's system prompt), pass 2 (the generalization prompt), then the next sample's pass 1:
+    # the judge's system prompt is loaded from its saved state, not read again, and the reply is the same.
+    judge_system = "You are a strict judge of AI responses. Return a JSON verdict. " * 12
+    other_system = "You rate how much an answer is about finance, medicine or sport. " * 12
+    schema = {"type": "object", "properties": {"label": {"enum": ["aligned", "misaligned"], "type": "string"},
+                                               "score": {"type": "integer", "minimum": 0, "maximum": 100}}}
+    params = GenerationParams(max_tokens=64)
+
+    def conversation(system: str, user: str) -> list[Message]:
+        return [Message(role="system", content=system), Message(role="user", content=user)]
+
+    p, fresh = LocalProvider(), LocalProvider()
+    try:
+        await p.complete(conversation(judge_system, "Response: take the pills"), schema, params, CallContext())
+        await p.complete(conversation(other_system, "Answer: buy bonds"), schema, params, CallContext())
+        assert p.last_stats is not None and p.last_stats.reused_tokens < 10  # the other prompt: read afresh
+        last = conversation(judge_system, "Response: hello there")
+        restored = await p.complete(last, schema, params, CallContext())
+        stats = p.last_stats
+        expected = await fresh.complete(last, schema, params, CallContext())
+    finally:
+        await p.aclose()
+        await fresh.aclose()
+    # The system message is ~170 tokens; only the user turn after it is read.
+    assert stats is not None and stats.reused_tokens >= 150 and stats.evaluated_tokens < 20
+    assert restored.text == expected.text
+
+
 async def test_prompt_longer_than_the_context_is_a_clear_error():
     p = LocalProvider(n_ctx=256)
     long = [Message(role="user", content="the quick brown fox " * 200)]
