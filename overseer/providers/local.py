@@ -276,13 +276,23 @@ class LocalProvider:
         text, stats = self._decoder.decode(prompt, schema, params.temperature, params.seed)
         # The system message is what the next call of this kind shares: common prefix of the prompt and the
         # system message formatted alone (which ends with the start of a generation turn instead).
-        system = _common(self.prompt_tokens(wire[:1]), prompt) if len(wire) > 1 else 0
+        system = self._system_prefix(wire, prompt)
         if stats.reused_tokens < system:  # read afresh in this call: keep it for the next call that needs it
             self._prefixes.save(prompt[:system])
         self.last_stats = stats
         return Completion(text=text, model=self.model, mode="guided",
                           usage=Usage(input_tokens=stats.prompt_tokens,
                                       output_tokens=stats.generated_tokens + stats.scaffold_tokens))
+
+    def _system_prefix(self, wire: list[dict[str, str]], prompt: list[int]) -> int:
+        """How many of the prompt's tokens are its system message (0 when the chat template cannot say)."""
+        if len(wire) < 2 or wire[0]["role"] != "system":
+            return 0
+        try:
+            alone = self.prompt_tokens(wire[:1])
+        except Exception:  # noqa: BLE001 - a GGUF's own template may refuse a conversation with no user turn
+            return 0
+        return _common(alone, prompt)
 
     async def aclose(self) -> None:
         async with self._lock:
