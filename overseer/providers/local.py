@@ -274,8 +274,8 @@ class LocalProvider:
             self._prefixes = SavedPrefixes(self._llm)
         self._prefixes.restore(prompt)
         text, stats = self._decoder.decode(prompt, schema, params.temperature, params.seed)
-        # The system message is what the next call of this kind shares: common prefix of the prompt and the
-        # system message formatted alone (which ends with the start of a generation turn instead).
+        # The system messages are what the next call of this kind shares: the common prefix of the prompt and
+        # those messages formatted alone (which end with the start of a generation turn instead).
         system = self._system_prefix(wire, prompt)
         if stats.reused_tokens < system:  # read afresh in this call: keep it for the next call that needs it
             self._prefixes.save(prompt[:system])
@@ -285,11 +285,12 @@ class LocalProvider:
                                       output_tokens=stats.generated_tokens + stats.scaffold_tokens))
 
     def _system_prefix(self, wire: list[dict[str, str]], prompt: list[int]) -> int:
-        """How many of the prompt's tokens are its system message (0 when the chat template cannot say)."""
-        if len(wire) < 2 or wire[0]["role"] != "system":
+        """How many of the prompt's tokens are its leading system messages (0 when the template cannot say)."""
+        lead = next((i for i, m in enumerate(wire) if m["role"] != "system"), len(wire))
+        if lead in (0, len(wire)):
             return 0
         try:
-            alone = self.prompt_tokens(wire[:1])
+            alone = self.prompt_tokens(wire[:lead])
         except Exception:  # noqa: BLE001 - a GGUF's own template may refuse a conversation with no user turn
             return 0
         return _common(alone, prompt)
