@@ -4,7 +4,7 @@ trustworthy. A schema is enforced by a grammar compiled from it, so the reply al
 
 The bundled file's Q4_1 weights are converted to Q8_0 when the model is loaded (about 1 s, into a temporary file
 that is gone once loaded): llama.cpp's Q4_1 kernels are its slow ones on CPU, and the judge step of the README's
-first command took 22% less CPU time as Q8_0 (`bench/local.py`). Q8_0 holds each Q4_1 weight to within 1/250 of
+first command took 12% less CPU time as Q8_0 (medians of 4 runs alternating with Q4_1; 8-token batches ~15% faster). Q8_0 holds each Q4_1 weight to within 1/250 of
 its block's largest, about a seventeenth of Q4_1's own step, so it is the same model read more precisely, not a
 different one — but not bit-identical, so `model` says which (`SmolLM2-135M-Instruct.Q4_1.gguf+q8_0`) and the
 verdict cache keeps the two apart."""
@@ -191,7 +191,7 @@ class LocalProvider:
         # flash_attn: with a 576-wide model, attention over the ~1,400-token shared prefix is most of the cost of
         # every token read (perf: ggml's f16 dot product ~80% of an 8-token batch); the fused kernel skips the
         # masked cells. Prompts of hundreds of tokens read 20-35% faster, 8-token batches ~20% slower; the
-        # README judge step took 5-15% less CPU in 3 alternating runs.
+        # README judge step took 10% less CPU (medians of 4 runs alternating with and without).
         return llama_cpp.Llama(model_path=str(path), n_ctx=self.n_ctx, verbose=False, seed=self.seed,
                                flash_attn=True, **options)
 
