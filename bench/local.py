@@ -3,9 +3,11 @@ judge on the local backend, before (the grammar path, today's settings before gu
 decoding), beside a bare llama-cpp-python call reading the same prompts and writing, with no schema, as many
 tokens as each of `after`'s replies holds. Samples are interleaved (before, after, bare for each) so that load on
 a shared machine falls on all three alike; each mode has its own model handle, so its KV cache is its own. Model
-loading (and guided decoding's one-off vocabulary scan) is timed apart, as setup_s.
+loading (with the bundled model's conversion to Q8_0, and guided decoding's one-off vocabulary scan) is timed apart,
+as setup_s. `stored` is `after` on the file's weights as stored (Q4_1, no conversion), and `bare` reads the same
+weights as `after`, so after_vs_bare is the decoder's own cost.
 
-    python bench/local.py [--input examples/em_samples.jsonl] [--limit N] [--modes before,after,bare]
+    python bench/local.py [--input examples/em_samples.jsonl] [--limit N] [--modes before,stored,after,bare]
 Prints one line of key=value figures per mode, then the ratios. Verdict quality on SmolLM2 is poor by design:
 the scored count and agreement with the input's labels are printed so that speed is never read as quality."""
 
@@ -24,7 +26,7 @@ from typing import Any
 from overseer.config import load_settings
 from overseer.judging.judge import Judge
 from overseer.providers.guided import DecodeStats, GuidedDecoder
-from overseer.providers.local import LocalProvider
+from overseer.providers.local import LocalProvider, convert_weights
 from overseer.run import build_judges
 from overseer.samples_io import FieldMap, read_samples
 from overseer.spec import load_spec
@@ -70,11 +72,13 @@ def counting(provider: LocalProvider, figures: Figures) -> None:
     provider.complete = counted  # type: ignore[method-assign]
 
 
-def make_judge(guided: bool, samples: list[Sample], workspace: str) -> Judge:
+def make_judge(mode: str, samples: list[Sample], workspace: str) -> Judge:
     settings = load_settings(workspace=workspace, backend="local")
     judge = next(iter(build_judges(settings, load_spec(None), None, samples=samples).values()))
     assert isinstance(judge.provider, LocalProvider)
-    judge.provider.guided = guided
+    judge.provider.guided = mode != "before"
+    if mode == "stored":
+        judge.provider = LocalProvider(weights=None)
     return judge
 
 
@@ -118,16 +122,16 @@ async def main() -> None:
     parser.add_argument("--input", default=str(ROOT / "examples" / "em_samples.jsonl"))
     parser.add_argument("--label-field", default="label")
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--modes", default="before,after,bare")
+    parser.add_argument("--modes", default="before,stored,after,bare")
     args = parser.parse_args()
     modes = args.modes.split(",")
     loaded = read_samples(args.input, FieldMap(label=args.label_field), limit=args.limit)
     samples = [s for _, s in loaded.samples]
     workspace = tempfile.mkdtemp(prefix="bench-local-")
     # `after` always runs: bare writes as many tokens as its replies hold.
-    judges = {m: make_judge(m == "after", samples, workspace) for m in ("before", "after") if m in modes or
+    judges = {m: make_judge(m, samples, workspace) for m in ("before", "stored", "after") if m in modes or
               m == "after"}
-    figures = {m: Figures() for m in ("before", "after", "bare")}
+    figures = {m: Figures() for m in ("before", "stored", "after", "bare")}
     for mode, judge in judges.items():
         assert isinstance(judge.provider, LocalProvider)
         load(judge.provider, figures[mode])
@@ -139,11 +143,16 @@ async def main() -> None:
         provider = judges["after"].provider
         assert isinstance(provider, LocalProvider)
         started = time.perf_counter()
-        bare_llm = llama_cpp.Llama(model_path=str(provider.model_path), n_ctx=provider.n_ctx, verbose=False, seed=0)
+        with tempfile.TemporaryDirectory() as folder:
+            path = (convert_weights(provider.model_path, provider.weights, Path(folder)) if provider.weights
+                    else provider.model_path)
+            bare_llm = llama_cpp.Llama(model_path=str(path), n_ctx=provider.n_ctx, verbose=False, seed=0,
+                                       use_mmap=False)
         figures["bare"].setup = time.perf_counter() - started
     for sample in samples:
-        if "before" in judges:
-            await judged(judges["before"], sample, figures["before"])
+        for mode in ("before", "stored"):
+            if mode in judges:
+                await judged(judges[mode], sample, figures[mode])
         after = figures["after"].tokens
         reply_tokens = after.generated_tokens + after.scaffold_tokens
         await judged(judges["after"], sample, figures["after"])
@@ -157,6 +166,8 @@ async def main() -> None:
     ratios = []
     if figures["before"].samples and figures["after"].seconds:
         ratios.append(f"speedup_after_vs_before={figures['before'].seconds / figures['after'].seconds:.2f}")
+    if figures["stored"].samples and figures["after"].seconds:
+        ratios.append(f"speedup_after_vs_stored={figures['stored'].seconds / figures['after'].seconds:.2f}")
     if figures["bare"].samples and figures["bare"].seconds:
         ratios.append(f"after_vs_bare={figures['after'].seconds / figures['bare'].seconds:.2f}")
     if ratios:

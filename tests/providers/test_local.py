@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from overseer.errors import ProviderError
+from overseer.errors import ConfigError, ProviderError
 from overseer.providers.base import CallContext, GenerationParams
-from overseer.providers.local import LocalProvider, bounded_schema, find_bundled_gguf
+from overseer.providers.local import LocalProvider, bounded_schema, convert_weights, find_bundled_gguf
 from overseer.types import JudgeOutput, Message
 
 pytestmark = [
@@ -34,7 +34,7 @@ async def test_grammar_constrained_reply_has_the_schema_shape():
         completion = await p.complete(MESSAGES, SCHEMA, GenerationParams(max_tokens=512), CallContext())
     finally:
         await p.aclose()
-    assert (completion.mode, completion.model, p.base_url) == ("grammar", find_bundled_gguf().name, None)
+    assert (completion.mode, completion.model, p.base_url) == ("grammar", find_bundled_gguf().name + "+q8_0", None)
     data = json.loads(completion.text)  # ranges (alignment 0-100) are not in the grammar, only the structure
     assert set(SCHEMA["required"]) <= set(data) <= set(SCHEMA["properties"])  # optional keys may be written
     assert data["label"] in SCHEMA["properties"]["label"]["enum"]
@@ -59,6 +59,57 @@ async def test_guided_reply_is_a_valid_verdict_and_reuses_the_prompt_prefix():
     assert stats_first.reused_tokens == 0 and stats_first.generated_tokens < 100
     # The system and developer messages are shared: only the user turn (and the template around it) is read again.
     assert stats_other.reused_tokens > stats_other.evaluated_tokens > 0
+
+
+def test_the_bundled_model_runs_as_q8_0_and_says_so(tmp_path, monkeypatch):
+    # The verdict cache and provenance key on `model`: Q8_0 and the stored Q4_1 give slightly different logits.
+    assert LocalProvider().model == find_bundled_gguf().name + "+q8_0"
+    assert LocalProvider(weights=None).model == find_bundled_gguf().name
+    assert LocalProvider(model_path=str(find_bundled_gguf())).model == find_bundled_gguf().name  # a given file: as is
+    with pytest.raises(ConfigError, match="weights 'q5' is not one of q8_0, f16"):
+        LocalProvider(weights="q5")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    p = LocalProvider()
+    llm = p._load()
+    try:
+        assert llm.metadata["general.file_type"] == "7"  # LLAMA_FTYPE_MOSTLY_Q8_0 (the bundled file says 3, Q4_1)
+    finally:
+        llm.close()
+    assert list(tmp_path.iterdir()) == []  # the converted copy is read into memory and removed
+
+
+def test_a_failed_conversion_is_a_clear_error(tmp_path):
+    with pytest.raises(ProviderError, match="could not convert .* to q8_0 in .*missing-folder.*set TMPDIR"):
+        convert_weights(find_bundled_gguf(), "q8_0", tmp_path / "missing-folder")
+
+
+async def test_a_system_prompt_read_before_is_restored_after_another_one():
+    # Pass 1 (the judge's system prompt), pass 2 (the generalization prompt), then the next sample's pass 1:
+    # the judge's system prompt is loaded from its saved state, not read again, and the reply is the same.
+    judge_system = "You are a strict judge of AI responses. Return a JSON verdict. " * 12
+    other_system = "You rate how much an answer is about finance, medicine or sport. " * 12
+    schema = {"type": "object", "properties": {"label": {"enum": ["aligned", "misaligned"], "type": "string"},
+                                               "score": {"type": "integer", "minimum": 0, "maximum": 100}}}
+    params = GenerationParams(max_tokens=64)
+
+    def conversation(system: str, user: str) -> list[Message]:
+        return [Message(role="system", content=system), Message(role="user", content=user)]
+
+    p, fresh = LocalProvider(), LocalProvider()
+    try:
+        await p.complete(conversation(judge_system, "Response: take the pills"), schema, params, CallContext())
+        await p.complete(conversation(other_system, "Answer: buy bonds"), schema, params, CallContext())
+        assert p.last_stats is not None and p.last_stats.reused_tokens < 10  # the other prompt: read afresh
+        last = conversation(judge_system, "Response: hello there")
+        restored = await p.complete(last, schema, params, CallContext())
+        stats = p.last_stats
+        expected = await fresh.complete(last, schema, params, CallContext())
+    finally:
+        await p.aclose()
+        await fresh.aclose()
+    # The system message is ~170 tokens; only the user turn after it is read.
+    assert stats is not None and stats.reused_tokens >= 150 and stats.evaluated_tokens < 20
+    assert restored.text == expected.text
 
 
 async def test_prompt_longer_than_the_context_is_a_clear_error():
