@@ -4,10 +4,10 @@ trustworthy. A schema is enforced by a grammar compiled from it, so the reply al
 
 The bundled file's Q4_1 weights are converted to Q8_0 when the model is loaded (about 1 s, into a temporary file
 that is gone once loaded): llama.cpp's Q4_1 kernels are its slow ones on CPU, and the judge step of the README's
-first command took 12% less CPU time as Q8_0 (medians of 4 runs alternating with Q4_1; 8-token batches ~15% faster). Q8_0 holds each Q4_1 weight to within 1/250 of
-its block's largest, about a seventeenth of Q4_1's own step, so it is the same model read more precisely, not a
-different one — but not bit-identical, so `model` says which (`SmolLM2-135M-Instruct.Q4_1.gguf+q8_0`) and the
-verdict cache keeps the two apart."""
+first command took 12% less CPU time as Q8_0 (medians of 4 runs alternating with Q4_1; 8-token batches ~15%
+faster). Q8_0 holds each Q4_1 weight to within 1/250 of its block's largest, about a seventeenth of Q4_1's own
+step, so it is the same model read more precisely, not a different one — but not bit-identical, so `model`
+says which (`SmolLM2-135M-Instruct.Q4_1.gguf+q8_0`) and the verdict cache keeps the two apart."""
 
 from __future__ import annotations
 
