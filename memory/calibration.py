@@ -47,13 +47,18 @@ class Calibration:
         return max(below, key=lambda r: r["tau"]) if below else None
 
 
-def calibrate(store: EdgeCaseStore, *, target: float = DEFAULT_TARGET, folds: int = 5,
-              taus: list[float] | None = None) -> Calibration:
+def check_arguments(target: float, taus: list[float] | None) -> None:
+    """Refuse a target or TAU calibration cannot use (before anything is read)."""
     if not 0.5 < target < 1.0:
         raise ConfigError(f"--target is an agreement between 0.5 and 1 (exclusive), not {target}")
     for tau in taus or []:  # the range `judge --cascade TAU` accepts: a TAU it refuses must not be stored
         if not 0.5 <= tau <= 1.0:
             raise ConfigError(f"--tau is a confidence between 0.5 and 1, not {tau}")
+
+
+def calibrate(store: EdgeCaseStore, *, target: float = DEFAULT_TARGET, folds: int = 5,
+              taus: list[float] | None = None) -> Calibration:
+    check_arguments(target, taus)
     _, prompts, responses, labels = store.labelled_cases(reviewed_only=True)
     counts = {label: labels.count(label) for label in set(labels)}
     if len(counts) < 2 or min(counts.values()) < folds:

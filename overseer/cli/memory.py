@@ -269,10 +269,10 @@ def memory_rebuild(embedding: Embedding = None, lock_timeout: LockTimeout = 30.0
 
 @memory_app.command("calibrate")
 def memory_calibrate(
-    target: Annotated[float, typer.Option(min=0.0, max=1.0, help="Agreement with the human labels the memory "
+    target: Annotated[float, typer.Option(help="Agreement with the human labels the memory "
                                           "must reach on the samples it decides alone.")] = 0.95,
     tau: Annotated[Optional[list[float]], typer.Option(  # noqa: UP045
-        min=0.5, max=1.0, help="Show these cascade thresholds (0.5-1; repeat the option) "
+        help="Show these cascade thresholds (0.5-1; repeat the option) "
         "\\[default: 0.6 to 0.99 and the chosen one]; the choice is "
         "always made over 0.5-0.999.", show_default=False)] = None,
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
@@ -286,6 +286,7 @@ def memory_calibrate(
     WORKSPACE/memory/cascade.json."""
     from overseer.memory import calibration as calibrating
 
+    calibrating.check_arguments(target, tau)  # a typo is reported before the memory is opened
     store = _reader(workspace)
     if store is None:
         raise OverseerError(f"no memory at {_root(workspace)}: seed one first (`overseer seed FILE --reviewed`)")

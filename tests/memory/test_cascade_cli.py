@@ -96,7 +96,7 @@ def test_cascade_auto_needs_a_calibration_and_a_tau_is_checked(tmp_path: Path, s
     assert code == 2 and "between 0.5 and 1" in text
 
 
-@pytest.mark.parametrize("args, named", [(("--target", "3"), "--target"), (("--target", "-0.1"), "--target"),
+@pytest.mark.parametrize("args, named", [(("--target", "3"), "--target"), (("--target", "0.4"), "--target"),
                                          (("--tau", "0.2"), "--tau"), (("--tau", "1.5"), "--tau")])
 def test_calibrate_refuses_an_out_of_range_value_before_reading_the_memory(tmp_path: Path, args: tuple[str, ...],
                                                                           named: str) -> None:
