@@ -232,8 +232,10 @@ async def judge_samples(ctx: RunContext, pending: list[str], concurrency: int,
 
 
 def sync_output(store: RunStore, run_id: str, output: OutputFile) -> int:
-    """Append results the store committed but the output never got (a crash between the two, or a resume into
-    another file). Returns the count."""
+    """Append results the store committed but the output never got (a crash or a Ctrl-C between the two, or a
+    resume into another file), in commit order. Returns the count."""
+    if not store.finished_ids(run_id) - output.ids:
+        return 0  # the common case, without parsing every result
     added = 0
     for result in store.results(run_id):
         if result.sample_id not in output.ids:
@@ -554,6 +556,9 @@ def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnS
                 outcome.memory_notes = ctx.memory.run_notes([ctx.samples[i] for i in pending])
     except BaseException as exc:  # Ctrl-C, SIGTERM, a 401, a bug: whatever stopped it, the run can be resumed
         store.set_status(run_id, "interrupted")
+        # A stop can land between a group's commit and its report: the output still gets every committed result.
+        with contextlib.suppress(Exception):  # a store that just failed is not made to fail a second time here
+            outcome.recovered += sync_output(store, run_id, output)
         if sigterm.received and not isinstance(exc, Terminated):
             raise Terminated() from None  # the loop's main task was cancelled by SIGTERM
         raise
