@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +30,8 @@ FREE_STRING_CHARS = 160  # a free string (the rationale) at most: two short sent
 # ...and at least, unless the schema says otherwise: greedy SmolLM2 closes a rationale at once when allowed to.
 MIN_FREE_STRING_CHARS = 20
 SENTENCE_ENDS = (". ", "! ", "? ")
-# Batches shorter than this (scaffold, option tails) run on the generation thread count. llama.cpp syncs its
-# threads at every op, and with the cores shared that wait dominates a few-token batch: on the shared 2-core
-# machine 20 batches of 8 tokens took 100.8 s with 2 batch threads and 5.8 s with one (a 300-token prompt
-# 33.1 s and 11.1 s); a long prompt keeps llama-cpp-python's batch threads, which pay off on idle cores.
+# Batches shorter than this (scaffold, option tails, one chosen token) run on the thread count that has been
+# measured faster for them (ThreadChoice); a long prompt keeps llama-cpp-python's batch threads.
 SMALL_BATCH = 32
 
 
@@ -55,6 +54,51 @@ class _Trie:
     option: str | None = None  # the option that ends here
 
 
+class ThreadChoice:
+    """How many threads a short batch runs on, chosen by measuring them as the job runs. llama.cpp syncs its
+    threads at every op, so on a few-token batch the answer depends on what else the cores are doing: on the
+    quiet 2-core machine two threads did a sample's short batches in half the time of one (4.2 s against 8.6 s
+    for four samples, bench/local.py), with helpers running beside it one thread was up to 17 times faster
+    (20 batches of 8 tokens: 5.8 s against 100.8 s). Each option is tried twice; then the faster one runs. Load
+    that arrives shows in its own measurements at once; the other option is tried again now and then, less often
+    each time it loses (every 8, 16, … up to 64 batches, a few samples), so load that leaves is noticed too and a
+    losing probe costs little."""
+
+    def __init__(self, options: tuple[int, ...]) -> None:
+        self.options = tuple(dict.fromkeys(options))
+        self.cost: dict[int, float] = {}  # seconds per (token + 2): a short batch's fixed cost counts too
+        self.tries: dict[int, int] = dict.fromkeys(self.options, 0)
+        self.since_probe, self.probe_every = 0, 8
+
+    def best(self) -> int:
+        return min(self.cost, key=self.cost.__getitem__)
+
+    def pick(self) -> int:
+        if len(self.options) == 1:
+            return self.options[0]
+        for option in self.options:
+            if self.tries[option] < 2:
+                return option
+        self.since_probe += 1
+        if self.since_probe >= self.probe_every:
+            self.since_probe = 0
+            return next(o for o in self.options if o != self.best())  # only two options are ever offered
+        return self.best()
+
+    def record(self, option: int, seconds: float, tokens: int) -> None:
+        cost = seconds / (tokens + 2)
+        leader = self.best() if len(self.cost) == len(self.options) else None
+        self.tries[option] += 1
+        known = self.cost.get(option)
+        if leader is not None and option != leader:
+            # A probe: its last figure is stale, so the new one replaces it. A winner takes over (and is measured
+            # at once, so a lucky probe is corrected); a loser waits longer for its next try.
+            self.cost[option] = cost
+            self.probe_every = 8 if self.best() == option else min(self.probe_every * 2, 64)
+        else:
+            self.cost[option] = cost if known is None else 0.7 * known + 0.3 * cost
+
+
 class GuidedDecoder:
     """One `decode` per call on a loaded `llama_cpp.Llama`. Keeps the KV cache between calls and reuses the
     longest common prefix of the new prompt with what the cache holds, as llama-cpp's own `generate` does."""
@@ -66,7 +110,8 @@ class GuidedDecoder:
         bad = set(b'"\\') | set(range(0x20)) | {0x7F}
         self._plain = np.array([bool(b) and not (set(b) & bad) for b in self._bytes])
         self._closing = np.array([b.startswith(b'"') for b in self._bytes])
-        self._small = False  # whether the context is set to small-batch threads (see SMALL_BATCH)
+        self.short_threads = ThreadChoice((llm.n_threads, llm.n_threads_batch))
+        self._threads_set = (llm.n_threads, llm.n_threads_batch)  # what the context runs on now
 
     # --- the call --------------------------------------------------------------------------------------------
     def decode(self, prompt: list[int], schema: dict[str, Any], temperature: float, seed: int | None,
@@ -192,18 +237,24 @@ class GuidedDecoder:
     def _eval(self) -> np.ndarray:
         """The logits after everything written so far (a decision that wrote nothing reuses the last ones)."""
         if self.pending:
-            self._threads(len(self.pending) < SMALL_BATCH)
+            tokens = len(self.pending)
+            short = self.short_threads.pick() if tokens < SMALL_BATCH else None
+            self._threads(short)
+            started = time.perf_counter()
             self.llm.eval(self.pending)
+            if short is not None:
+                self.short_threads.record(short, time.perf_counter() - started, tokens)
             self.pending = []
         return np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
 
-    def _threads(self, small: bool) -> None:
-        if small != self._small and self.llm.n_threads != self.llm.n_threads_batch:
-            batch = self.llm.n_threads if small else self.llm.n_threads_batch
+    def _threads(self, short: int | None) -> None:
+        """`short` threads for a short batch (one token included), or llama-cpp-python's own for a long one."""
+        wanted = (short, short) if short is not None else (self.llm.n_threads, self.llm.n_threads_batch)
+        if wanted != self._threads_set:
             import llama_cpp
 
-            llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, self.llm.n_threads, batch)
-            self._small = small
+            llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, *wanted)
+            self._threads_set = wanted
 
     def _pick(self, logits: np.ndarray, allowed: np.ndarray) -> int:
         """The allowed token the model prefers (greedy), or one sampled from the allowed tokens."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ctypes
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from overseer.providers.guided import FREE_STRING_CHARS, GuidedDecoder, Unsupported
+from overseer.providers.guided import FREE_STRING_CHARS, GuidedDecoder, ThreadChoice, Unsupported
 from overseer.types import JudgeOutput
 
 VOCAB = 128  # token t is the ASCII character chr(t)
@@ -160,3 +161,38 @@ def test_an_identical_prompt_still_evaluates_one_token_for_fresh_logits():
 def test_schemas_outside_the_subset_are_refused_for_the_grammar_path(schema):
     with pytest.raises(Unsupported):
         decode(FakeLlama("0"), {"type": "object", "properties": {"x": schema}})
+
+
+def _run_choice(choice: ThreadChoice, cost_of: Callable[[int, int], float], evals: int) -> list[int]:
+    """Short batches of 1–10 tokens through `choice`; cost_of(eval index, threads) is seconds per token."""
+    picks = []
+    for i in range(evals):
+        threads, tokens = choice.pick(), 1 + i % 10
+        choice.record(threads, cost_of(i, threads) * (tokens + 2), tokens)
+        picks.append(threads)
+    return picks
+
+
+def test_short_batches_run_on_the_thread_count_measured_faster_and_the_other_is_seldom_tried():
+    quiet = {1: 0.018, 2: 0.010}  # seconds per token, as measured on the quiet 2-core machine
+    picks = _run_choice(ThreadChoice((1, 2)), lambda _i, t: quiet[t], 500)
+    assert picks[:4].count(1) == 2 and picks[:4].count(2) == 2  # each tried twice first
+    assert picks[4:].count(1) <= 12  # probes back off: 8, 16, 32, 64, 64, ... batches apart
+    busy = {1: 0.017, 2: 0.032}  # one busy process beside it: one thread wins
+    assert _run_choice(ThreadChoice((1, 2)), lambda _i, t: busy[t], 500)[4:].count(2) <= 12
+
+
+def test_load_that_arrives_or_leaves_moves_short_batches_to_the_other_thread_count():
+    def cost(i: int, threads: int) -> float:
+        loaded = 200 <= i < 400
+        return {1: 0.017, 2: 0.032}[threads] if loaded else {1: 0.018, 2: 0.010}[threads]
+
+    picks = _run_choice(ThreadChoice((1, 2)), cost, 600)
+    assert set(picks[190:200]) == {2}
+    assert picks[210:400].count(1) >= 180  # load arrives: the next few batches on 2 threads show it
+    assert picks[400 + 70:600].count(2) >= 125  # load leaves: the next probe (≤ 64 batches later) finds it
+
+
+def test_one_thread_count_on_offer_is_never_probed():
+    choice = ThreadChoice((1, 1))
+    assert set(_run_choice(choice, lambda _i, _t: 0.01, 50)) == {1}
