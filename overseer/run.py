@@ -210,6 +210,9 @@ async def judge_samples(ctx: RunContext, pending: list[str], concurrency: int,
         queue.put_nowait(pending[start:start + size])
 
     async def worker() -> None:
+        # The first groups start one per loop iteration, not all in the first one: C groups preparing their
+        # calls at once (8,192 samples at C=256) held the loop ~1.2 s while the first calls' replies waited.
+        await gate.next_turn()
         while True:
             try:
                 group = queue.get_nowait()
