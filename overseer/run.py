@@ -510,7 +510,8 @@ def _run(request: JobRequest, settings: Settings, store: RunStore, sigterm: _OnS
                                  f"truth): {rebuilt} result(s)")
         outcome.repaired_output = output.repaired
         outcome.recovered = sync_output(store, run_id, output)
-        pending = [s.id for s in job.samples if s.id not in store.finished_ids(run_id)]
+        finished = store.finished_ids(run_id)  # once: in the condition it was one query per sample
+        pending = [s.id for s in job.samples if s.id not in finished]
         tally.total, tally.done = len(job.samples), len(job.samples) - len(pending)
         ctx = RunContext(run_id=run_id, samples={s.id: s for s in job.samples}, judges=job.judges,
                          selector=ClauseSelector(job.spec, job.settings.max_clauses), store=store,
