@@ -121,14 +121,8 @@ class GuidedDecoder:
         self.rng = np.random.default_rng(seed)
         self.temperature = temperature
         self.out: list[str] = []
-        cached = self.llm.n_tokens
-        held = list(self.llm.input_ids[:cached])
-        common = 0
-        for a, b in zip(held, prompt, strict=False):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(prompt) - 1)  # at least one token is evaluated: its logits pick the first value
+        # At least one token is evaluated: its logits pick the first value.
+        common = min(common_prefix(self.llm.input_ids[:self.llm.n_tokens], prompt), len(prompt) - 1)
         self.llm.n_tokens = common  # llama-cpp's eval drops the cache beyond n_tokens before decoding
         self.stats.reused_tokens = common
         self.stats.evaluated_tokens = len(prompt) - common
@@ -315,6 +309,16 @@ class GuidedDecoder:
             self.llm.n_tokens = start
             self.pending = self._tokenize(decoded)
         self.out.append(json.dumps(decoded, ensure_ascii=False)[1:-1])
+
+
+def common_prefix(a: Any, b: Any) -> int:
+    """How many leading tokens two token sequences share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _numbers(node: dict[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from overseer.errors import ConfigError, ProviderError
 from overseer.providers.base import CallContext, Completion, GenerationParams
-from overseer.providers.guided import DecodeStats, GuidedDecoder, Unsupported
+from overseer.providers.guided import DecodeStats, GuidedDecoder, Unsupported, common_prefix
 from overseer.providers.wire import escape_raw_controls
 from overseer.types import Message, Usage
 
@@ -293,7 +293,7 @@ class LocalProvider:
             alone = self.prompt_tokens(wire[:lead])
         except Exception:  # noqa: BLE001 - a GGUF's own template may refuse a conversation with no user turn
             return 0
-        return _common(alone, prompt)
+        return common_prefix(alone, prompt)
 
     async def aclose(self) -> None:
         async with self._lock:
@@ -304,16 +304,7 @@ class LocalProvider:
 
 def _common_prefix(llm: Any, tokens: list[int]) -> int:
     """How many leading tokens of the prompt the KV cache already holds: llama-cpp skips evaluating them."""
-    return _common(llm.input_ids[:llm.n_tokens], tokens)
-
-
-def _common(a: Any, b: Any) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+    return common_prefix(llm.input_ids[:llm.n_tokens], tokens)
 
 
 class SavedPrefixes:
@@ -346,8 +337,9 @@ class SavedPrefixes:
         import llama_cpp
 
         held = _common_prefix(self.llm, prompt)
-        best = max(self.saved, key=lambda saved: _common(saved[0], prompt), default=None)
-        if best is None or _common(best[0], prompt) < max(len(best[0]), held + MIN_RESTORE_GAIN):
+        covered, best = max(((common_prefix(saved[0], prompt), saved) for saved in self.saved),
+                            key=lambda pair: pair[0], default=(0, None))
+        if best is None or covered < max(len(best[0]), held + MIN_RESTORE_GAIN):
             return
         tokens, state = best
         ctx = self.llm._ctx
