@@ -27,8 +27,9 @@ MIN_PER_CLASS = 2 * CALIBRATION_FOLDS
 HEAD_CHARS = 150  # the opening embedded on its own: whether a model complied or refused shows in its first sentences
 LOGISTIC_C = 4.0  # inverse regularisation; 1 and 16 measured no better on either JailbreakBench split
 # From this many cases the calibration map is isotonic (any monotone shape), below it Platt's sigmoid (two
-# parameters): isotonic regression overfits small samples, and at ~400 cases it halved the JailbreakBench ECE on
-# unseen behaviours (0.097 → 0.039 on behaviours 25-49; 0.064 → 0.062 the other way) with κ unchanged.
+# parameters), because isotonic regression overfits small samples. Trained on ~400 JailbreakBench cases, isotonic
+# cut the ECE on unseen behaviours from 0.097 to 0.039 (25-49) and from 0.064 to 0.062 (0-24), κ unchanged. The
+# bound itself is a judgement, not a measurement: both training sets of the benchmark are above it.
 ISOTONIC_FROM = 200
 
 Prediction = tuple[str, float]  # (label, confidence)
