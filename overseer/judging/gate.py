@@ -3,12 +3,12 @@
 At high concurrency calls end in bursts (hundreds started together end together), and each reply then costs
 ~0.5 ms of CPU to parse, check, cache, aggregate and commit. Left to asyncio's plain FIFO, a burst's work runs as
 one long loop iteration: every call that comes due meanwhile waits for it, and so does every call that was handed
-a slot — the slots sit idle while the loop parses. So a judge, as soon as its reply is in and
-its slot handed on, waits for its `next_turn()` before doing anything with the reply (parse, check, cache, a
-second pass, the group commit): one reply per loop iteration goes on (a few when many wait), and call starts and
-due timers go between them (bench/throughput.py at C=64: 0.954–0.961 → 0.975 of the ideal; C=128: 0.925 →
-0.94–0.96; at C=256 one process's CPU is the limit). Nothing is skipped or reordered within a sample; only when
-each reply's CPU work runs changes.
+a slot — the slots sit idle while the loop parses. So a judge, as soon as its reply is in and its slot handed on,
+waits for its `next_turn()` before doing anything with the reply (parse, check, cache, a second pass, the group
+commit): one reply per loop iteration goes on (a few when many wait), and call starts and due timers go between
+them. bench/throughput.py, the old order and this one side by side: C=64 0.948 → 0.978 of the ideal; at C=256,
+where one process's CPU is the limit, 0.898 / 0.883 → 0.929 / 0.884; in separate runs C=128 0.924–0.927 →
+0.94–0.96. Nothing is skipped or reordered within a sample; only when each reply's CPU work runs changes.
 
 A reply waiting for its turn is paid for but not yet cached, so a crash would bill it again on resume. The gate
 keeps that bounded: while `limit` replies wait, a finished call's slot is parked instead of handed on, and comes
@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 # Replies let go on per loop iteration: one, and one more for every this many waiting. One at a time keeps
 # iterations short while the loop keeps up; when it falls behind (one process at C=256 and 0.2 s) each iteration's
-# own cost would make it fall further (bench/throughput.py: 0.74 of the ideal one at a time, 0.85–0.87 so).
+# own cost would make it fall further (bench/throughput.py: 0.74 of the ideal one at a time, 0.85–0.87 with 8).
 BACKLOG_PER_EXTRA_TURN = 8
 
 
