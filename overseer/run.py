@@ -24,7 +24,7 @@ from overseer.clauses import ClauseSelector
 from overseer.config import Settings
 from overseer.errors import ConfigError, InputError, RunError
 from overseer.judging.betley import BetleyJudge, betley_prompt
-from overseer.judging.gate import CallGate, Turns
+from overseer.judging.gate import CallGate
 from overseer.judging.graph import RunContext, graph
 from overseer.judging.judge import Judge
 from overseer.memory import memory_exists
@@ -201,7 +201,7 @@ async def judge_samples(ctx: RunContext, pending: list[str], concurrency: int,
                         on_result: Callable[[SampleResult], None]) -> None:
     """Run the graph over the pending samples with at most `concurrency` model calls in flight; each result is
     reported once the graph has committed it. A 401 stops everything (it would fail for every sample)."""
-    gate, start_turns = CallGate(concurrency), Turns()
+    gate = CallGate(concurrency)
     for judge in ctx.judges.values():
         judge.gate = gate
     size = group_size(concurrency)
@@ -212,7 +212,7 @@ async def judge_samples(ctx: RunContext, pending: list[str], concurrency: int,
     async def worker() -> None:
         # The first groups start one per loop iteration, not all in the first one: C groups preparing their
         # calls at once (8,192 samples at C=256) held the loop ~1.2 s while the first calls' replies waited.
-        await start_turns.take()
+        await gate.next_turn()
         while True:
             try:
                 group = queue.get_nowait()

@@ -196,6 +196,8 @@ class Judge:
             verdict = verdict.model_copy(update={"generalization": None})
         if self.cache is not None and verdict.status == "scored":
             self.cache.put(key, verdict)  # errors and unscored replies are retried next run, never cached
+        if isinstance(self.gate, CallGate):
+            await self.gate.next_turn()  # the verdict is safe: let calls start before this sample goes on
         return await generalize(self, sample, shown, verdict)
 
     def _from_cache(self, hit: Verdict, sample: Sample) -> Verdict:
@@ -243,10 +245,7 @@ class Judge:
                     ) -> Completion:
         # The gate is held per attempt, not across retry back-off, so a sleeping retry frees its slot.
         async with self.gate or contextlib.nullcontext():
-            reply = await self.provider.complete(conversation, schema, params or self.params, context)
-        if isinstance(self.gate, CallGate):
-            await self.gate.next_turn()  # the slot is handed on; the reply goes on in its turn (gate.py)
-        return reply
+            return await self.provider.complete(conversation, schema, params or self.params, context)
 
     def _finish(self, sample: Sample, provenance: Provenance, usage: Usage, attempts: int, started: float, *,
                 status: VerdictStatus, output: JudgeOutput | None = None, raw: str | None = None,
