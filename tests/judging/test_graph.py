@@ -108,3 +108,34 @@ async def test_the_first_groups_start_one_per_loop_iteration_so_early_replies_ar
     await judge_samples(ctx, list(ctx.samples), concurrency=64, on_result=lambda _r: None)  # 64 groups of 8
     assert prepared == 512
     assert at_first_reply[0] <= 128, at_first_reply[0]  # all 64 groups at once: 512
+
+
+async def test_a_paid_reply_is_in_flight_or_cached_never_waiting_without_its_slot(tmp_path: Path) -> None:
+    """A reply is cached in the step that hands its call slot on (gate.py), so at any moment the calls sent and not
+    yet cached are at most the concurrency: what bounds the calls a resume bills again (tests/cli/test_resume.py).
+    Handing the slot on first and caching in a later turn broke that bound (2C)."""
+    provider = ScriptedProvider("echo", latency=0.005, labels=misaligned(400))
+    ctx = make_ctx(tmp_path, {"a": provider}, samples(400))
+    complete, store = provider.complete, ctx.store
+    sent, cached, peak = 0, 0, 0
+
+    async def counting_complete(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal sent, peak
+        sent += 1
+        peak = max(peak, sent - cached)
+        return await complete(*args, **kwargs)
+
+    class CountingCache:
+        get = staticmethod(store.get)
+
+        @staticmethod
+        def put(key, verdict):  # type: ignore[no-untyped-def]
+            nonlocal cached
+            cached += 1
+            store.put(key, verdict)
+
+    provider.complete = counting_complete  # type: ignore[method-assign]
+    ctx.judges["a"].cache = CountingCache()
+    await judge_samples(ctx, list(ctx.samples), concurrency=16, on_result=lambda _r: None)
+    assert cached == 400
+    assert peak <= 16, peak
