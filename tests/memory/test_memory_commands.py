@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +134,7 @@ class HashEmbedder:
         rows = np.zeros((len(texts), 32), dtype=np.float32)
         for i, text in enumerate(texts):
             for word in text.lower().split():
-                rows[i, hash(word) % 32] += 1.0
+                rows[i, zlib.crc32(word.encode()) % 32] += 1.0  # not hash(): it changes with PYTHONHASHSEED
         return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
 
 
